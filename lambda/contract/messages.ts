@@ -1,0 +1,48 @@
+/**
+ * Every sentence the API answers with, defined once so that the invoker, the
+ * local server and the tests cannot drift apart. The validation sentences
+ * mirror contract/requests.json and the Python executor word for word.
+ */
+
+export const ALLOWED_FIELDS = ['script', 'input', 'timeoutMs'] as const;
+
+export const messages = {
+  notAnObject: 'Request body must be a JSON object',
+  scriptRequired: "'script' field is required",
+  scriptNotString: "'script' must be a string",
+  scriptEmpty: "'script' must not be empty",
+  scriptNotUnicode: "'script' must be valid Unicode text",
+  scriptTooLarge: (maxScriptBytes: number): string => `'script' must be at most ${maxScriptBytes} bytes of UTF-8`,
+  timeoutNotInteger: "'timeoutMs' must be an integer",
+  timeoutOutOfRange: (minTimeoutMs: number, maxTimeoutMs: number): string =>
+    `'timeoutMs' must be between ${minTimeoutMs} and ${maxTimeoutMs} milliseconds`,
+  unknownField: (field: string): string =>
+    `Unknown field '${field}'; allowed fields are 'script', 'input' and 'timeoutMs'`,
+  nestedTooDeeply: (maxNestingDepth: number): string =>
+    `Request body must not be nested more than ${maxNestingDepth} levels deep`,
+  bodyTooLarge: (maxRequestBytes: number): string => `Request body must be at most ${maxRequestBytes} bytes`,
+
+  bodyEmpty: 'Request body is empty; send a JSON object such as {"script": "print(1)"}',
+  bodyNotJson: 'Request body is not valid JSON',
+  bodyNotUtf8: 'Request body is not valid UTF-8',
+  unsupportedMediaType: 'Content-Type must be application/json',
+  noRoute: (method: string, path: string): string =>
+    `No route for ${method} ${path}; the API serves POST /execute and GET /healthz`,
+  methodNotAllowed: (method: string, path: string, allowed: readonly string[]): string =>
+    `Method ${method} is not allowed on ${path}; use ${allowed.join(' or ')}`,
+
+  throttled: 'Too many executions are running right now; retry after a short wait.',
+  noCapacity: 'The executor has no capacity right now; retry after a short wait.',
+  unreachable: 'The executor could not be reached; retry after a short wait, and check the service health at GET /healthz if it persists.',
+  clientTimeout: (clientTimeoutMs: number): string =>
+    `The executor did not answer within ${clientTimeoutMs} ms; lower 'timeoutMs' or do less work per request.`,
+  executorTimedOut: 'The executor ran past its Lambda timeout and was stopped; lower \'timeoutMs\' or do less work per request.',
+  executorDied: 'The executor process exited before it answered; the request was not completed. Retry, and report the requestId if it happens again.',
+  responseTooLarge: 'The execution produced a response larger than Lambda allows (6 MB); return less data, print less, or write fewer or smaller artifacts.',
+  executorFault: 'The executor failed with an internal error; the request was not completed. Retry, and report the requestId if it happens again.',
+  executorNotFound: 'The executor function was not found; the deployment is incomplete or misconfigured.',
+  executorInvalidResponse: 'The executor returned a response that does not follow the contract; the request was not completed. Report the requestId.',
+  invokerMisconfigured: (reason: string): string => `The invoker is misconfigured: ${reason}`,
+  internalFault: 'The service failed with an internal error; the request was not completed. Retry, and report the requestId if it happens again.',
+  artifactsFailed: 'The execution finished but its artifacts could not be stored; retry, and report the requestId if it happens again.',
+} as const;

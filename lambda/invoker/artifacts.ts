@@ -1,0 +1,169 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { Artifact, ArtifactUpload } from '../contract';
+import type { ArtifactStore } from './config';
+
+/** Time the executor needs after the script's deadline to encode, upload and answer. */
+export const UPLOAD_MARGIN_SECONDS = 60;
+
+export function artifactKeyPrefix(requestId: string): string {
+  return `executions/${requestId}/`;
+}
+
+/**
+ * Signs one S3 presigned POST policy that lets the executor upload this
+ * execution's artifacts and nothing else: keys under its own prefix, each at
+ * most `maxArtifactBytes`, valid only until shortly after the deadline.
+ */
+export async function signArtifactUpload(
+  s3: S3Client,
+  bucket: string,
+  requestId: string,
+  timeoutMs: number,
+  maxArtifactBytes: number,
+): Promise<ArtifactUpload> {
+  const keyPrefix = artifactKeyPrefix(requestId);
+  const signed = await createPresignedPost(s3, {
+    Bucket: bucket,
+    // The ${filename} suffix makes the policy a `starts-with $key` condition on the prefix.
+    Key: `${keyPrefix}\${filename}`,
+    Conditions: [
+      ['content-length-range', 0, maxArtifactBytes],
+      ['starts-with', '$Content-Type', ''],
+    ],
+    Expires: Math.ceil(timeoutMs / 1000) + UPLOAD_MARGIN_SECONDS,
+  });
+  // The executor sends key = keyPrefix + name itself; a second key field would be ambiguous.
+  const { key: _templateKey, ...fields } = signed.fields;
+  return { url: signed.url, fields, keyPrefix };
+}
+
+export interface ArtifactContext {
+  readonly store: ArtifactStore;
+  readonly requestId: string;
+  readonly maxArtifacts: number;
+  readonly s3?: S3Client;
+}
+
+export interface ResolvedArtifacts {
+  readonly artifacts: Artifact[];
+  /** Entries that could not be used, for the log; the caller never sees why. */
+  readonly skipped: string[];
+}
+
+interface RawArtifact {
+  readonly name: string;
+  readonly contentType: string;
+  readonly size: number;
+  readonly key?: string;
+  readonly contentBase64?: string;
+}
+
+function asRawArtifact(value: unknown): RawArtifact | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const entry = value as Record<string, unknown>;
+  if (typeof entry.name !== 'string' || entry.name === '') return undefined;
+  return {
+    name: entry.name,
+    contentType: typeof entry.contentType === 'string' ? entry.contentType : 'application/octet-stream',
+    size: typeof entry.size === 'number' && Number.isFinite(entry.size) ? entry.size : 0,
+    key: typeof entry.key === 'string' ? entry.key : undefined,
+    contentBase64: typeof entry.contentBase64 === 'string' ? entry.contentBase64 : undefined,
+  };
+}
+
+/**
+ * A file name that is safe as one path segment and in a URL: the base name
+ * only, characters outside [A-Za-z0-9._-] replaced, no leading dot, bounded.
+ */
+export function safeArtifactName(name: string): string {
+  const base = name.split(/[\\/]/).pop() ?? '';
+  const cleaned = base.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '').slice(0, 200);
+  return cleaned === '' ? 'artifact' : cleaned;
+}
+
+function safeContentType(contentType: string): string {
+  return /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+(\s*;\s*[A-Za-z0-9_.+-]+=[A-Za-z0-9_.+"-]+)*$/.test(contentType)
+    ? contentType
+    : 'application/octet-stream';
+}
+
+/** Picks `name`, or `stem-2.ext`, `stem-3.ext`, ... so two artifacts never overwrite each other. */
+function uniqueName(name: string, taken: Set<string>): string {
+  if (!taken.has(name)) return name;
+  const dot = name.lastIndexOf('.');
+  const stem = dot > 0 ? name.slice(0, dot) : name;
+  const extension = dot > 0 ? name.slice(dot) : '';
+  for (let counter = 2; ; counter += 1) {
+    const candidate = `${stem}-${counter}${extension}`;
+    if (!taken.has(candidate)) return candidate;
+  }
+}
+
+/**
+ * Turns the executor's artifact list into what the caller sees: S3 keys
+ * become short-lived GET URLs (only keys under this execution's prefix are
+ * signed), inline bytes are written to the local artifact folder and served
+ * by URL, or stay inline when no store is configured.
+ */
+export async function resolveArtifacts(raw: unknown, context: ArtifactContext): Promise<ResolvedArtifacts> {
+  const artifacts: Artifact[] = [];
+  const skipped: string[] = [];
+  if (!Array.isArray(raw)) return { artifacts, skipped };
+  const taken = new Set<string>();
+  const prefix = artifactKeyPrefix(context.requestId);
+
+  for (const value of raw.slice(0, context.maxArtifacts)) {
+    const entry = asRawArtifact(value);
+    if (entry === undefined) {
+      skipped.push('entry without a name');
+      continue;
+    }
+    const contentType = safeContentType(entry.contentType);
+
+    if (entry.key !== undefined) {
+      const store = context.store;
+      if (store.kind !== 's3' || context.s3 === undefined) {
+        skipped.push(`${entry.name}: S3 key without an S3 store`);
+        continue;
+      }
+      // Signing a key the executor chose outside this execution's prefix would hand out other executions' files.
+      if (!entry.key.startsWith(prefix) || entry.key.slice(prefix.length).includes('/') || entry.key.includes('..')) {
+        skipped.push(`${entry.name}: key outside ${prefix}`);
+        continue;
+      }
+      const url = await getSignedUrl(context.s3, new GetObjectCommand({ Bucket: store.bucket, Key: entry.key }), {
+        expiresIn: store.urlExpirySeconds,
+      });
+      artifacts.push({ name: entry.name, contentType, size: entry.size, url });
+      continue;
+    }
+
+    if (entry.contentBase64 !== undefined) {
+      const bytes = Buffer.from(entry.contentBase64, 'base64');
+      if (context.store.kind === 'local') {
+        const name = uniqueName(safeArtifactName(entry.name), taken);
+        taken.add(name);
+        const dir = path.join(context.store.dir, context.requestId);
+        await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+        // 'wx': never follow or replace something that is already there.
+        await fs.writeFile(path.join(dir, name), bytes, { flag: 'wx', mode: 0o600 });
+        artifacts.push({
+          name,
+          contentType,
+          size: bytes.length,
+          url: `${context.store.baseUrl}/${encodeURIComponent(context.requestId)}/${encodeURIComponent(name)}`,
+        });
+      } else {
+        artifacts.push({ name: entry.name, contentType, size: bytes.length, url: null, contentBase64: entry.contentBase64 });
+      }
+      continue;
+    }
+    skipped.push(`${entry.name}: neither key nor contentBase64`);
+  }
+  if (raw.length > context.maxArtifacts) skipped.push(`${raw.length - context.maxArtifacts} entries over the limit`);
+  return { artifacts, skipped };
+}

@@ -1,0 +1,166 @@
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { ExecutorError, messages, statusForErrorType, type ErrorType } from '../contract';
+import type { InvokerConfig } from './config';
+
+/** Lambda's own error types in an invocation payload that mean the executor environment ran out of time or died. */
+const TIMED_OUT_FUNCTION_ERRORS = new Set(['Sandbox.Timedout', 'Function.TimedOut']);
+const DIED_FUNCTION_ERRORS = new Set(['Runtime.ExitError', 'Runtime.OutOfMemory']);
+
+/**
+ * Invoke API errors that mean "no capacity right now" rather than a fault:
+ * the VPC function could not get a network interface or is not ready yet.
+ */
+const NO_CAPACITY_ERRORS = new Set([
+  'EC2ThrottledException',
+  'ENILimitReachedException',
+  'SubnetIPAddressLimitReachedException',
+  'ResourceNotReadyException',
+  'ENINotReadyException',
+]);
+
+const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+
+/** Credentials for the local endpoint, which accepts any signature; never used against AWS. */
+const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+const LOCAL_REGION = 'us-east-1';
+
+/**
+ * The one Lambda client of the invoker, created at module scope so that its
+ * connections are reused across invocations.
+ *
+ * maxAttempts is 1: a retried RequestResponse invocation would run the script
+ * again and, with executions of up to the maximum timeout, outlast API
+ * Gateway's integration timeout; callers get 429/503 and retry themselves.
+ */
+export function createLambdaClient(config: InvokerConfig): LambdaClient {
+  const local = config.lambdaEndpoint !== undefined;
+  return new LambdaClient({
+    maxAttempts: 1,
+    requestHandler: {
+      requestTimeout: config.clientTimeoutMs,
+      throwOnRequestTimeout: true,
+      connectionTimeout: 3_000,
+    },
+    ...(local
+      ? {
+          endpoint: config.lambdaEndpoint,
+          credentials: LOCAL_CREDENTIALS,
+          region: process.env.AWS_REGION ?? LOCAL_REGION,
+        }
+      : {}),
+  });
+}
+
+function executorError(
+  errorType: ErrorType,
+  message: string,
+  detail: Record<string, string | number | undefined>,
+  headers: Record<string, string> = {},
+): ExecutorError {
+  return new ExecutorError(statusForErrorType(errorType), errorType, message, detail, headers);
+}
+
+function errorProperty(error: unknown, key: string): unknown {
+  return error !== null && typeof error === 'object' ? (error as Record<string, unknown>)[key] : undefined;
+}
+
+/** Maps whatever the SDK threw to the caller-facing outcome; the SDK's own message goes to the log only. */
+export function classifyInvokeError(error: unknown, clientTimeoutMs: number): ExecutorError {
+  const name = String(errorProperty(error, 'name') ?? 'Error');
+  const code = errorProperty(error, 'code');
+  const metadata = errorProperty(error, '$metadata') as { httpStatusCode?: number } | undefined;
+  const httpStatusCode = metadata?.httpStatusCode;
+  const detail = {
+    sdkError: name,
+    sdkMessage: String(errorProperty(error, 'message') ?? '').slice(0, 500),
+    httpStatusCode,
+  };
+
+  if (name === 'TimeoutError' || code === 'ETIMEDOUT') {
+    return executorError('ExecutorTimeout', messages.clientTimeout(clientTimeoutMs), detail);
+  }
+  if (name === 'TooManyRequestsException' || httpStatusCode === 429) {
+    const retryAfterSeconds = Number(errorProperty(error, 'retryAfterSeconds'));
+    const headers: Record<string, string> =
+      Number.isInteger(retryAfterSeconds) && retryAfterSeconds > 0 ? { 'Retry-After': String(retryAfterSeconds) } : {};
+    return executorError('Throttled', messages.throttled, { ...detail, reason: String(errorProperty(error, 'Reason') ?? '') }, headers);
+  }
+  if (NO_CAPACITY_ERRORS.has(name) || httpStatusCode === 503) {
+    return executorError('ServiceUnavailable', messages.noCapacity, detail);
+  }
+  if (name === 'ResourceNotFoundException') {
+    return executorError('InternalError', messages.executorNotFound, detail);
+  }
+  // The SDK's retry middleware rewraps errors that are not `instanceof Error`
+  // of its own realm (as under test runners) keeping only the message, so the
+  // network code is looked for there too.
+  const networkCode =
+    typeof code === 'string' && NETWORK_ERROR_CODES.has(code)
+      ? code
+      : [...NETWORK_ERROR_CODES].find((candidate) => detail.sdkMessage.includes(candidate));
+  if (networkCode !== undefined) {
+    return executorError('ServiceUnavailable', messages.unreachable, { ...detail, code: networkCode });
+  }
+  return executorError('InternalError', messages.executorFault, detail);
+}
+
+/** Maps a function error (the executor crashed, timed out or broke Lambda's limits) to the caller-facing outcome. */
+export function classifyFunctionError(functionError: string, payload: unknown): ExecutorError {
+  const lambdaErrorType = String(errorProperty(payload, 'errorType') ?? '');
+  const errorMessage = String(errorProperty(payload, 'errorMessage') ?? '').slice(0, 500);
+  const detail = { functionError, lambdaErrorType, lambdaErrorMessage: errorMessage };
+  // Older runtimes report a timeout only in the message, without an errorType.
+  if (TIMED_OUT_FUNCTION_ERRORS.has(lambdaErrorType) || /Task timed out after/.test(errorMessage)) {
+    return executorError('ExecutorTimeout', messages.executorTimedOut, detail);
+  }
+  if (DIED_FUNCTION_ERRORS.has(lambdaErrorType)) {
+    return executorError('ExecutorTimeout', messages.executorDied, detail);
+  }
+  if (lambdaErrorType === 'Function.ResponseSizeTooLarge') {
+    return executorError('OutputLimit', messages.responseTooLarge, detail);
+  }
+  return executorError('InternalError', messages.executorFault, detail);
+}
+
+/**
+ * Invokes the executor synchronously with a JSON payload and returns the
+ * parsed response payload. Everything that is not a parseable answer of the
+ * function itself becomes an {@link ExecutorError}.
+ */
+export async function invokeExecutor(
+  client: LambdaClient,
+  config: InvokerConfig,
+  payload: string,
+): Promise<unknown> {
+  let output;
+  try {
+    output = await client.send(
+      new InvokeCommand({
+        FunctionName: config.executorFunctionName,
+        InvocationType: 'RequestResponse',
+        Payload: Buffer.from(payload, 'utf8'),
+      }),
+    );
+  } catch (error) {
+    throw classifyInvokeError(error, config.clientTimeoutMs);
+  }
+
+  const text = output.Payload ? Buffer.from(output.Payload).toString('utf8') : '';
+  let parsed: unknown;
+  let parseFailed = false;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parseFailed = true;
+  }
+  if (output.FunctionError) {
+    throw classifyFunctionError(output.FunctionError, parseFailed ? undefined : parsed);
+  }
+  if (parseFailed) {
+    throw executorError('InternalError', messages.executorInvalidResponse, {
+      problem: 'payload is not JSON',
+      payloadBytes: Buffer.byteLength(text, 'utf8'),
+    });
+  }
+  return parsed;
+}

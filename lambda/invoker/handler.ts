@@ -1,0 +1,255 @@
+import { randomUUID } from 'node:crypto';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import {
+  ConfigError,
+  ExecutorError,
+  RequestError,
+  base64DecodedBytes,
+  checkContentType,
+  errorResponse,
+  headerValue,
+  matchRoute,
+  messages,
+  parseExecuteBody,
+  statusForErrorType,
+  statusForOutcome,
+  type ErrorType,
+  type ExecuteResponse,
+  type JsonValue,
+} from '../contract';
+import { resolveArtifacts, signArtifactUpload } from './artifacts';
+import { readInvokerConfig, type InvokerConfig } from './config';
+import { createLambdaClient, invokeExecutor } from './executor-client';
+import { isDebugLogging, logger, recordRequest } from './observability';
+import { normalizeExecutorResponse } from './outcome';
+
+/*
+ * Configuration and clients are built once per execution environment. A bad
+ * configuration does not crash the init (that would surface as an opaque
+ * 502): every request is answered with a 500 naming the variable instead.
+ */
+let config: InvokerConfig | undefined;
+let configError: ConfigError | undefined;
+try {
+  config = readInvokerConfig(process.env);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  configError = error;
+  logger.error('invalid configuration', { error: error.message });
+}
+const lambda = config ? createLambdaClient(config) : undefined;
+const s3 = config?.artifacts.kind === 's3' ? new S3Client({}) : undefined;
+
+const HEALTH_EVENT = JSON.stringify({ action: 'health' });
+
+/** Request ids become S3 key prefixes and folder names: only a conservative alphabet is used as is. */
+const SAFE_REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,127}$/;
+
+function requestIdOf(event: APIGatewayProxyEvent, context: Context | undefined): string {
+  for (const candidate of [event.requestContext?.requestId, context?.awsRequestId]) {
+    if (typeof candidate === 'string' && SAFE_REQUEST_ID.test(candidate)) return candidate;
+  }
+  return randomUUID();
+}
+
+/** The route path: API Gateway's resource when it names one, else the raw path (proxy resources, local server). */
+function routePathOf(event: APIGatewayProxyEvent): string {
+  const resource = event.resource;
+  if (typeof resource === 'string' && resource !== '' && !resource.includes('{')) return resource;
+  return event.path ?? '/';
+}
+
+function corsHeaders(origin: string | undefined): Record<string, string> {
+  const allowed = config?.corsAllowOrigins;
+  if (!allowed) return {};
+  if (allowed[0] === '*') return { 'Access-Control-Allow-Origin': '*' };
+  // With a list, echo the caller's origin only when it is on it; Vary keeps caches from mixing answers.
+  if (origin !== undefined && allowed.includes(origin)) {
+    return { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' };
+  }
+  return { Vary: 'Origin' };
+}
+
+const PREFLIGHT_ALLOW_HEADERS = [
+  'Content-Type',
+  'Authorization',
+  'X-Api-Key',
+  'X-Amz-Date',
+  'X-Amz-Security-Token',
+  'X-Amz-Content-Sha256',
+].join(', ');
+
+interface Reply {
+  readonly status: number;
+  readonly body: ExecuteResponse | Record<string, JsonValue> | null;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly errorType: ErrorType | null;
+  readonly durationMs?: number;
+  readonly artifacts?: number;
+  readonly timeoutMs?: number;
+  readonly fault?: Readonly<Record<string, string | number | undefined>>;
+  readonly skippedArtifacts?: readonly string[];
+}
+
+/** An error as one bounded line for the log. */
+function describe(error: unknown): string {
+  return (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, 500);
+}
+
+function errorReply(errorType: ErrorType, error: string, requestId: string, headers: Record<string, string> = {}): Reply {
+  return { status: statusForErrorType(errorType), body: errorResponse(errorType, error, requestId), headers, errorType };
+}
+
+async function execute(event: APIGatewayProxyEvent, cfg: InvokerConfig, requestId: string): Promise<Reply> {
+  checkContentType(headerValue(event.headers, 'content-type'));
+  const parsed = parseExecuteBody({ body: event.body, isBase64Encoded: event.isBase64Encoded }, cfg.limits);
+  const timeoutMs = parsed.request.timeoutMs ?? cfg.limits.defaultTimeoutMs;
+
+  const invokerFields: Record<string, unknown> = { requestId };
+  if (cfg.artifacts.kind === 's3' && s3) {
+    try {
+      invokerFields.artifactUpload = await signArtifactUpload(s3, cfg.artifacts.bucket, requestId, timeoutMs, cfg.limits.maxArtifactBytes);
+    } catch (error) {
+      throw new ExecutorError(statusForErrorType('InternalError'), 'InternalError', messages.internalFault, {
+        problem: 'signing the artifact upload failed',
+        cause: describe(error),
+      });
+    }
+  }
+  // Forward the caller's own JSON text with the invoker's fields spliced in
+  // front, so that numbers and strings reach Python exactly as sent (a
+  // re-serialised JS value would turn 1.0 into 1 and round big integers).
+  const opening = parsed.text.indexOf('{');
+  const executorEvent = `${JSON.stringify(invokerFields).slice(0, -1)},${parsed.text.slice(opening + 1)}`;
+
+  const payload = await invokeExecutor(lambda!, cfg, executorEvent);
+  const { response, rawArtifacts } = normalizeExecutorResponse(payload, requestId);
+  let skippedArtifacts: readonly string[] = [];
+  try {
+    const resolved = await resolveArtifacts(rawArtifacts, {
+      store: cfg.artifacts,
+      requestId,
+      maxArtifacts: cfg.limits.maxArtifacts,
+      s3,
+    });
+    response.artifacts = resolved.artifacts;
+    skippedArtifacts = resolved.skipped;
+  } catch (error) {
+    throw new ExecutorError(statusForErrorType('InternalError'), 'InternalError', messages.artifactsFailed, {
+      problem: 'storing artifacts failed',
+      cause: describe(error),
+    });
+  }
+  return {
+    status: statusForOutcome(response),
+    body: response,
+    errorType: response.errorType,
+    durationMs: response.durationMs,
+    artifacts: response.artifacts.length,
+    timeoutMs,
+    skippedArtifacts: skippedArtifacts.length > 0 ? skippedArtifacts : undefined,
+  };
+}
+
+async function health(cfg: InvokerConfig, requestId: string): Promise<Reply> {
+  const invoker = { mode: cfg.artifacts.kind === 's3' ? 'cloud' : cfg.artifacts.kind === 'local' ? 'local' : 'inline-artifacts', limits: { ...cfg.limits } };
+  try {
+    const payload = await invokeExecutor(lambda!, cfg, HEALTH_EVENT);
+    const report = payload as { ok?: unknown; health?: unknown } | null;
+    if (report === null || typeof report !== 'object' || report.ok !== true || report.health === null || typeof report.health !== 'object') {
+      throw new ExecutorError(503, 'ServiceUnavailable', messages.executorInvalidResponse, { problem: 'health answer without ok and health' });
+    }
+    return {
+      status: 200,
+      body: { status: 'ok', executor: report.health as JsonValue, invoker, requestId },
+      errorType: null,
+    };
+  } catch (error) {
+    if (!(error instanceof ExecutorError)) throw error;
+    return {
+      status: 503,
+      body: { status: 'degraded', executor: null, invoker, error: error.message, errorType: error.errorType, requestId },
+      errorType: error.errorType,
+      fault: { ...error.detail, reportedAs: error.errorType },
+    };
+  }
+}
+
+async function route(event: APIGatewayProxyEvent, requestId: string, routePath: string): Promise<Reply> {
+  try {
+    const match = matchRoute(event.httpMethod ?? 'GET', routePath, Boolean(config?.corsAllowOrigins));
+    if (match.kind === 'preflight') {
+      return {
+        status: 204,
+        body: null,
+        errorType: null,
+        headers: {
+          'Access-Control-Allow-Methods': [...match.allowed, 'OPTIONS'].join(', '),
+          'Access-Control-Allow-Headers': PREFLIGHT_ALLOW_HEADERS,
+          'Access-Control-Max-Age': '600',
+        },
+      };
+    }
+    if (!config) return errorReply('InternalError', messages.invokerMisconfigured(configError!.message), requestId);
+    if (match.path === '/healthz') return await health(config, requestId);
+    return await execute(event, config, requestId);
+  } catch (error) {
+    if (error instanceof RequestError) return errorReply(error.errorType, error.message, requestId, { ...error.headers });
+    if (error instanceof ExecutorError) {
+      return { ...errorReply(error.errorType, error.message, requestId, { ...error.headers }), fault: { ...error.detail } };
+    }
+    // Anything else is a bug of the invoker: log it with its stack, answer without it.
+    const fault = { unexpected: describe(error), stack: error instanceof Error ? error.stack?.slice(0, 2000) : undefined };
+    return { ...errorReply('InternalError', messages.internalFault, requestId), fault };
+  }
+}
+
+/**
+ * API Gateway (REST, Lambda proxy) handler for POST /execute and GET /healthz.
+ * The local server calls it in-process with events it builds the same way.
+ */
+export async function handler(event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> {
+  const startedAt = performance.now();
+  if (context) logger.addContext(context);
+  const requestId = requestIdOf(event, context);
+  const routePath = routePathOf(event);
+
+  const reply = await route(event, requestId, routePath);
+
+  const body = reply.body === null ? '' : JSON.stringify(reply.body);
+  const headers: Record<string, string> = {
+    ...(reply.body === null ? {} : { 'Content-Type': 'application/json; charset=utf-8' }),
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+    'X-Request-Id': requestId,
+    ...corsHeaders(headerValue(event.headers, 'origin')),
+    ...reply.headers,
+  };
+  const requestBytes = event.body
+    ? event.isBase64Encoded
+      ? base64DecodedBytes(event.body)
+      : Buffer.byteLength(event.body, 'utf8')
+    : 0;
+
+  recordRequest(
+    {
+      requestId,
+      route: routePath.slice(0, 200),
+      method: (event.httpMethod ?? '').toUpperCase(),
+      status: reply.status,
+      errorType: reply.errorType,
+      durationMs: reply.durationMs ?? 0,
+      totalMs: Math.round(performance.now() - startedAt),
+      requestBytes,
+      responseBytes: Buffer.byteLength(body, 'utf8'),
+      artifacts: reply.artifacts ?? 0,
+      timeoutMs: reply.timeoutMs,
+      fault: reply.fault,
+      skippedArtifacts: reply.skippedArtifacts,
+    },
+    isDebugLogging() ? { requestBody: event.body, responseBody: body } : undefined,
+  );
+
+  return { statusCode: reply.status, headers, body };
+}

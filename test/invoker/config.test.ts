@@ -1,0 +1,108 @@
+import { ConfigError, DEFAULT_LIMITS, limitsToEnv, readContractLimits } from '../../lambda/contract';
+import { readInvokerConfig } from '../../lambda/invoker/config';
+import { CLEAN_ENV, bodyOf, executeEvent, apiEvent, lambdaContext, loadHandler } from './support';
+
+/* Configuration: defaults applied once, every wrong value refused with a sentence naming the variable. */
+
+const BASE = { EXECUTOR_FUNCTION_NAME: 'workflow-python-executor' };
+
+function configError(env: NodeJS.ProcessEnv): string {
+  try {
+    readInvokerConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).name).toBe('ConfigError');
+    return (error as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('readContractLimits', () => {
+  it('applies the defaults of contract/README.md', () => {
+    expect(readContractLimits({})).toEqual(DEFAULT_LIMITS);
+    expect(DEFAULT_LIMITS).toMatchObject({
+      defaultTimeoutMs: 10_000,
+      minTimeoutMs: 100,
+      maxTimeoutMs: 25_000,
+      maxScriptBytes: 65_536,
+      maxRequestBytes: 1_048_576,
+      maxStdoutBytes: 102_400,
+      maxStderrBytes: 102_400,
+      maxResultBytes: 1_048_576,
+      maxArtifacts: 10,
+      maxArtifactBytes: 5_242_880,
+      maxProcesses: 16,
+      maxFileBytes: 10_485_760,
+      workerMemoryMiB: 192,
+      maxOpenFiles: 256,
+      maxNestingDepth: 64,
+    });
+  });
+
+  it('reads every EXECUTOR_* variable and writes the same set back', () => {
+    const env = limitsToEnv({ ...DEFAULT_LIMITS, maxTimeoutMs: 20_000, maxRequestBytes: 500_000 });
+    expect(env).toMatchObject({ EXECUTOR_MAX_TIMEOUT_MS: '20000', EXECUTOR_MAX_REQUEST_BYTES: '500000', EXECUTOR_WORKER_MEMORY_MIB: '192' });
+    expect(Object.keys(env)).toHaveLength(14);
+    expect(readContractLimits(env)).toMatchObject({ maxTimeoutMs: 20_000, maxRequestBytes: 500_000 });
+  });
+
+  it.each([
+    [{ EXECUTOR_MAX_TIMEOUT_MS: 'abc' }, "EXECUTOR_MAX_TIMEOUT_MS must be a positive integer (highest accepted 'timeoutMs'), but it is 'abc'."],
+    [{ EXECUTOR_MAX_REQUEST_BYTES: '0' }, "EXECUTOR_MAX_REQUEST_BYTES must be a positive integer (whole request), but it is '0'."],
+    [{ EXECUTOR_MAX_SCRIPT_BYTES: '1.5' }, "EXECUTOR_MAX_SCRIPT_BYTES must be a positive integer (script size, UTF-8), but it is '1.5'."],
+    [{ EXECUTOR_MIN_TIMEOUT_MS: '5000', EXECUTOR_MAX_TIMEOUT_MS: '1000', EXECUTOR_DEFAULT_TIMEOUT_MS: '1000' }, 'EXECUTOR_MIN_TIMEOUT_MS (5000) must not be greater than EXECUTOR_MAX_TIMEOUT_MS (1000).'],
+    [{ EXECUTOR_DEFAULT_TIMEOUT_MS: '30000' }, 'EXECUTOR_DEFAULT_TIMEOUT_MS (30000) must be between EXECUTOR_MIN_TIMEOUT_MS (100) and EXECUTOR_MAX_TIMEOUT_MS (25000).'],
+    [{ EXECUTOR_MAX_SCRIPT_BYTES: '2000000' }, 'EXECUTOR_MAX_SCRIPT_BYTES (2000000) must not be greater than EXECUTOR_MAX_REQUEST_BYTES (1048576).'],
+  ])('refuses %j', (env, sentence) => {
+    expect(() => readContractLimits(env)).toThrow(sentence);
+  });
+});
+
+describe('readInvokerConfig', () => {
+  it('defaults the client timeout to the maximum execution plus a margin', () => {
+    expect(readInvokerConfig(BASE).clientTimeoutMs).toBe(30_000);
+    expect(readInvokerConfig({ ...BASE, EXECUTOR_MAX_TIMEOUT_MS: '5000', EXECUTOR_DEFAULT_TIMEOUT_MS: '1000' }).clientTimeoutMs).toBe(10_000);
+  });
+
+  it('chooses the artifact store from the environment', () => {
+    expect(readInvokerConfig({ ...BASE, ARTIFACT_BUCKET: 'b' }).artifacts).toEqual({ kind: 's3', bucket: 'b', urlExpirySeconds: 900 });
+    expect(readInvokerConfig({ ...BASE, LOCAL_ARTIFACT_DIR: '/tmp/a', ARTIFACT_BASE_URL: 'http://127.0.0.1:3000/artifacts/' }).artifacts).toEqual({
+      kind: 'local',
+      dir: '/tmp/a',
+      baseUrl: 'http://127.0.0.1:3000/artifacts',
+    });
+    expect(readInvokerConfig(BASE).artifacts).toEqual({ kind: 'inline' });
+  });
+
+  it.each([
+    [{}, 'EXECUTOR_FUNCTION_NAME must be set to the name or ARN of the executor function.'],
+    [{ ...BASE, EXECUTOR_CLIENT_TIMEOUT_MS: '25000' }, 'EXECUTOR_CLIENT_TIMEOUT_MS (25000) must be greater than EXECUTOR_MAX_TIMEOUT_MS (25000), or the longest allowed executions would always time out.'],
+    [{ ...BASE, EXECUTOR_CLIENT_TIMEOUT_MS: 'soon' }, "EXECUTOR_CLIENT_TIMEOUT_MS must be a positive integer (how long the invoker waits for the executor), but it is 'soon'."],
+    [{ ...BASE, LAMBDA_ENDPOINT: 'localhost:3000' }, "LAMBDA_ENDPOINT must be an absolute http(s) URL, but it is 'localhost:3000'."],
+    [{ ...BASE, ARTIFACT_BUCKET: 'b', LOCAL_ARTIFACT_DIR: '/tmp/a' }, 'Set either ARTIFACT_BUCKET (cloud) or LOCAL_ARTIFACT_DIR (local mode), not both.'],
+    [{ ...BASE, LOCAL_ARTIFACT_DIR: '/tmp/a' }, 'ARTIFACT_BASE_URL must be set with LOCAL_ARTIFACT_DIR, e.g. http://127.0.0.1:3000/artifacts.'],
+    [{ ...BASE, LOCAL_ARTIFACT_DIR: '/tmp/a', ARTIFACT_BASE_URL: 'ftp://x' }, "ARTIFACT_BASE_URL must be an absolute http(s) URL, but it is 'ftp://x'."],
+    [{ ...BASE, ARTIFACT_BUCKET: 'b', ARTIFACT_URL_EXPIRY_SECONDS: '700000' }, 'ARTIFACT_URL_EXPIRY_SECONDS must be at most 604800 (seven days), but it is 700000.'],
+    [{ ...BASE, CORS_ALLOW_ORIGIN: '*, https://a.example' }, "CORS_ALLOW_ORIGIN must be '*' or a comma-separated list of origins, not both, but it is '*, https://a.example'."],
+    [{ ...BASE, CORS_ALLOW_ORIGIN: 'https://a.example/app' }, "CORS_ALLOW_ORIGIN entries must be origins such as https://app.example.com (no path), but 'https://a.example/app' is not."],
+  ])('refuses %j', (env, sentence) => {
+    expect(configError(env)).toBe(sentence);
+  });
+});
+
+describe('a misconfigured invoker', () => {
+  it('answers every API request with 500 naming the variable, and still routes', async () => {
+    const handler = loadHandler({ ...CLEAN_ENV, EXECUTOR_FUNCTION_NAME: undefined });
+    const execute = await handler(executeEvent({ script: 'pass' }), lambdaContext());
+    expect(execute.statusCode).toBe(500);
+    expect(bodyOf(execute)).toMatchObject({
+      ok: false,
+      errorType: 'InternalError',
+      error: 'The invoker is misconfigured: EXECUTOR_FUNCTION_NAME must be set to the name or ARN of the executor function.',
+    });
+    const health = await handler(apiEvent({ method: 'GET', path: '/healthz', body: null }), lambdaContext());
+    expect(health.statusCode).toBe(500);
+    const unknown = await handler(apiEvent({ method: 'GET', path: '/x', body: null }), lambdaContext());
+    expect(unknown.statusCode).toBe(404);
+  });
+});

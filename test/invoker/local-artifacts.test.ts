@@ -1,0 +1,119 @@
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { safeArtifactName } from '../../lambda/invoker/artifacts';
+import { LambdaEndpoint } from './lambda-endpoint';
+import { CLEAN_ENV, bodyOf, executeEvent, executorOk, lambdaContext, loadHandler, type Handler } from './support';
+
+/*
+ * Local mode (LOCAL_ARTIFACT_DIR and ARTIFACT_BASE_URL set by the local
+ * server): inline artifacts from the executor are written under
+ * <dir>/<requestId>/ and returned as URLs of the local server.
+ */
+
+const endpoint = new LambdaEndpoint();
+let handler: Handler;
+let artifactDir: string;
+const BASE_URL = 'http://127.0.0.1:3000/artifacts';
+
+beforeAll(async () => {
+  artifactDir = await fs.mkdtemp(path.join(os.tmpdir(), 'invoker-artifacts-'));
+  const url = await endpoint.start();
+  handler = loadHandler({
+    ...CLEAN_ENV,
+    LAMBDA_ENDPOINT: url,
+    EXECUTOR_FUNCTION_NAME: 'workflow-python-executor',
+    LOCAL_ARTIFACT_DIR: artifactDir,
+    ARTIFACT_BASE_URL: `${BASE_URL}/`,
+  });
+});
+
+afterAll(async () => {
+  await endpoint.stop();
+  await fs.rm(artifactDir, { recursive: true, force: true });
+});
+
+const PNG_BYTES = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 1, 2, 3]);
+
+function inline(name: string, bytes: Buffer, contentType = 'application/octet-stream') {
+  return { name, contentType, size: bytes.length, contentBase64: bytes.toString('base64') };
+}
+
+it('writes inline artifacts to <dir>/<requestId>/<name> and answers with their URLs, without the base64', async () => {
+  endpoint.respond = () => ({ body: executorOk({ artifacts: [inline('figure-1.png', PNG_BYTES, 'image/png'), inline('report.txt', Buffer.from('hello\n'), 'text/plain; charset=utf-8')] }) });
+  const result = await handler(executeEvent({ script: 'pass' }, { requestId: 'local-req-1' }), lambdaContext());
+  expect(result.statusCode).toBe(200);
+  expect(bodyOf(result).artifacts).toEqual([
+    { name: 'figure-1.png', contentType: 'image/png', size: PNG_BYTES.length, url: `${BASE_URL}/local-req-1/figure-1.png` },
+    { name: 'report.txt', contentType: 'text/plain; charset=utf-8', size: 6, url: `${BASE_URL}/local-req-1/report.txt` },
+  ]);
+  expect(await fs.readFile(path.join(artifactDir, 'local-req-1', 'figure-1.png'))).toEqual(PNG_BYTES);
+  expect(await fs.readFile(path.join(artifactDir, 'local-req-1', 'report.txt'), 'utf8')).toBe('hello\n');
+  expect(result.body).not.toContain('contentBase64');
+});
+
+it('never writes outside the request folder, whatever the name', async () => {
+  const hostile = ['../../escape.txt', '/etc/passwd', '..\\..\\win.txt', '.hidden', '..', 'a/../../b.txt', 'spaces and ünïcode.txt'];
+  endpoint.respond = () => ({ body: executorOk({ artifacts: hostile.map((name) => inline(name, Buffer.from(name))) }) });
+  const result = await handler(executeEvent({ script: 'pass' }, { requestId: 'local-req-2' }), lambdaContext());
+  const names = (bodyOf(result).artifacts as { name: string }[]).map((artifact) => artifact.name);
+  expect(names).toEqual(['escape.txt', 'passwd', 'win.txt', 'hidden', 'artifact', 'b.txt', 'spaces_and__n_code.txt']);
+  expect((await fs.readdir(path.join(artifactDir, 'local-req-2'))).sort()).toEqual([...names].sort());
+  expect((await fs.readdir(artifactDir)).sort()).toEqual(['local-req-1', 'local-req-2']);
+});
+
+it('gives colliding names distinct files', async () => {
+  endpoint.respond = () => ({ body: executorOk({ artifacts: [inline('out.txt', Buffer.from('1')), inline('out.txt', Buffer.from('2')), inline('x/out.txt', Buffer.from('3'))] }) });
+  const result = await handler(executeEvent({ script: 'pass' }, { requestId: 'local-req-3' }), lambdaContext());
+  const names = (bodyOf(result).artifacts as { name: string }[]).map((artifact) => artifact.name);
+  expect(names).toEqual(['out.txt', 'out-2.txt', 'out-3.txt']);
+  expect(await fs.readFile(path.join(artifactDir, 'local-req-3', 'out-3.txt'), 'utf8')).toBe('3');
+});
+
+it('does not use a request id that is unsafe as a folder name', async () => {
+  endpoint.respond = () => ({ body: executorOk({ artifacts: [inline('a.txt', Buffer.from('a'))] }) });
+  const event = executeEvent({ script: 'pass' }, { requestId: '../../etc' });
+  const context = { ...lambdaContext(), awsRequestId: '../x' };
+  const result = await handler(event, context);
+  const body = bodyOf(result);
+  expect(body.requestId).toMatch(/^[0-9a-f-]{36}$/);
+  expect((body.artifacts as { url: string }[])[0]!.url).toBe(`${BASE_URL}/${body.requestId as string}/a.txt`);
+});
+
+it('answers 500 with a sentence when the artifact folder cannot be written', async () => {
+  const blocked = path.join(artifactDir, 'blocked-file');
+  await fs.writeFile(blocked, 'not a folder');
+  const broken = loadHandler({ LOCAL_ARTIFACT_DIR: blocked });
+  endpoint.respond = () => ({ body: executorOk({ artifacts: [inline('a.txt', Buffer.from('a'))] }) });
+  const result = await broken(executeEvent({ script: 'pass' }), lambdaContext());
+  expect(result.statusCode).toBe(500);
+  expect(bodyOf(result)).toMatchObject({
+    errorType: 'InternalError',
+    error: 'The execution finished but its artifacts could not be stored; retry, and report the requestId if it happens again.',
+  });
+});
+
+it('keeps artifacts inline with url null when no artifact store is configured', async () => {
+  const inlineHandler = loadHandler({ LOCAL_ARTIFACT_DIR: undefined, ARTIFACT_BASE_URL: undefined });
+  endpoint.respond = () => ({ body: executorOk({ artifacts: [inline('a.bin', PNG_BYTES, 'image/png')] }) });
+  const result = await inlineHandler(executeEvent({ script: 'pass' }), lambdaContext());
+  expect(bodyOf(result).artifacts).toEqual([
+    { name: 'a.bin', contentType: 'image/png', size: PNG_BYTES.length, url: null, contentBase64: PNG_BYTES.toString('base64') },
+  ]);
+});
+
+describe('safeArtifactName', () => {
+  it.each([
+    ['chart.png', 'chart.png'],
+    ['../../x', 'x'],
+    ['...', 'artifact'],
+    ['', 'artifact'],
+    ['a<b>.html', 'a_b_.html'],
+  ])('%s -> %s', (name, expected) => {
+    expect(safeArtifactName(name)).toBe(expected);
+  });
+
+  it('bounds the length to 200 characters', () => {
+    expect(safeArtifactName('x'.repeat(300))).toBe('x'.repeat(200));
+  });
+});
