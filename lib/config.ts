@@ -1,0 +1,418 @@
+/**
+ * Deploy-time configuration of the stack and the limits every execution runs
+ * under. Everything here is plain data: values come from CDK context
+ * (`-c memoryMiB=512`) or from typed props, are validated once by
+ * `resolveConfig`, and then flow unchanged into the constructs.
+ */
+
+/** Thrown when a setting is invalid; the message names the setting and the fix. */
+export class ConfigurationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigurationError';
+  }
+}
+
+/** The limits one execution runs under (DESIGN section 6, contract/README.md). */
+export interface ExecutorLimits {
+  /** Per-request timeout when the request has no `timeoutMs`. */
+  readonly defaultTimeoutMs: number;
+  /** Lowest accepted `timeoutMs`. */
+  readonly minTimeoutMs: number;
+  /** Highest accepted `timeoutMs`; at least 2 s below the Lambda timeout. */
+  readonly maxTimeoutMs: number;
+  /** Largest accepted script, UTF-8 bytes. */
+  readonly maxScriptBytes: number;
+  /** Largest accepted request, compact JSON in UTF-8 bytes. */
+  readonly maxRequestBytes: number;
+  readonly maxStdoutBytes: number;
+  readonly maxStderrBytes: number;
+  /** Largest encoded `result`. */
+  readonly maxResultBytes: number;
+  /** Files returned from `./outputs/`. */
+  readonly maxArtifacts: number;
+  /** Size of one returned file. */
+  readonly maxArtifactBytes: number;
+  /** Processes and threads one execution may have at once. */
+  readonly maxProcesses: number;
+  /** Largest single file a script may write. */
+  readonly maxFileBytes: number;
+  /** Memory limit of the worker process. */
+  readonly workerMemoryMiB: number;
+  /** Open file descriptors of the worker. */
+  readonly maxOpenFiles: number;
+  /** Modules the executor parent imports once at init, so workers start warm. */
+  readonly preloads: readonly string[];
+}
+
+export type AuthMode = 'iam' | 'apiKey';
+export type ArchitectureName = 'x86_64' | 'arm64';
+
+/**
+ * Everything a deployment can set. Every field is optional; `resolveConfig`
+ * applies the defaults below and validates the result.
+ */
+export interface SecurePythonExecutorConfigProps {
+  /** Executor Lambda memory. @default 256 */
+  readonly memoryMiB?: number;
+  /** Executor Lambda timeout. @default 30 */
+  readonly timeoutSeconds?: number;
+  /** Highest `timeoutMs` a request may ask for. @default 25000 */
+  readonly maxRequestTimeoutMs?: number;
+  /** `timeoutMs` when a request has none. @default 10000 */
+  readonly defaultRequestTimeoutMs?: number;
+  /** Lowest `timeoutMs` a request may ask for. @default 100 */
+  readonly minRequestTimeoutMs?: number;
+  /** Executor reserved concurrency: the most executions at once. @default 10 */
+  readonly reservedConcurrency?: number;
+  /** CPU architecture of both Lambda functions. @default 'x86_64' */
+  readonly architecture?: ArchitectureName;
+  /** Prefix for the function and stack names, so two deployments can share an account. @default '' (none) */
+  readonly namePrefix?: string;
+  /** Days before artifacts are deleted from the bucket. @default 1 */
+  readonly artifactRetentionDays?: number;
+  /** Retention of every log group in the stack, in days (a CloudWatch Logs retention value). @default 30 */
+  readonly logRetentionDays?: number;
+  /** How API callers authenticate. @default 'iam' */
+  readonly authMode?: AuthMode;
+  /** Put an AWS WAF web ACL with a per-IP rate rule in front of the API. @default false */
+  readonly enableWaf?: boolean;
+  /** Requests per 5 minutes one client IP may send before WAF blocks it. @default 1000 */
+  readonly wafRequestsPer5MinutesPerIp?: number;
+  /** API stage steady-state rate. @default 20 */
+  readonly apiRateLimitRps?: number;
+  /** API stage burst. @default 40 */
+  readonly apiBurstLimitRequests?: number;
+  /** Requests per day per API key (authMode apiKey only). @default 10000 */
+  readonly apiKeyDailyQuotaRequests?: number;
+  /** Browser origins allowed to call the API: '*' or comma-separated origins; empty means no CORS headers. @default '' */
+  readonly corsAllowOrigin?: string;
+  readonly maxScriptBytes?: number;
+  readonly maxRequestBytes?: number;
+  readonly maxStdoutBytes?: number;
+  readonly maxStderrBytes?: number;
+  readonly maxResultBytes?: number;
+  readonly maxArtifacts?: number;
+  readonly maxArtifactBytes?: number;
+  readonly maxProcesses?: number;
+  readonly maxFileBytes?: number;
+  readonly maxOpenFiles?: number;
+  /** @default memoryMiB - 64 */
+  readonly workerMemoryMiB?: number;
+  /** Comma-separated module names. @default 'numpy,pandas,matplotlib' */
+  readonly preloads?: string;
+}
+
+/** The validated configuration the constructs read. */
+export interface SecurePythonExecutorConfig {
+  readonly memoryMiB: number;
+  readonly timeoutSeconds: number;
+  readonly reservedConcurrency: number;
+  readonly architecture: ArchitectureName;
+  readonly namePrefix: string;
+  readonly artifactRetentionDays: number;
+  readonly logRetentionDays: number;
+  readonly authMode: AuthMode;
+  readonly enableWaf: boolean;
+  readonly wafRequestsPer5MinutesPerIp: number;
+  readonly apiRateLimitRps: number;
+  readonly apiBurstLimitRequests: number;
+  readonly apiKeyDailyQuotaRequests: number;
+  readonly corsAllowOrigin: string;
+  readonly limits: ExecutorLimits;
+}
+
+type SettingKind = 'integer' | 'boolean' | 'string';
+
+interface SettingDoc {
+  readonly key: keyof SecurePythonExecutorConfigProps;
+  readonly kind: SettingKind;
+  readonly defaultText: string;
+  readonly description: string;
+}
+
+/**
+ * Every CDK context key the app reads, with its default and meaning. The
+ * README's configuration table is written from this list, and a test checks
+ * that each key really reaches the configuration.
+ */
+export const CONTEXT_SETTINGS: readonly SettingDoc[] = [
+  { key: 'memoryMiB', kind: 'integer', defaultText: '256', description: 'Executor Lambda memory in MiB (256 to 10240). Lambda gives CPU in proportion.' },
+  { key: 'timeoutSeconds', kind: 'integer', defaultText: '30', description: 'Executor Lambda timeout (3 to 900). Must stay at least 2 s above maxRequestTimeoutMs.' },
+  { key: 'maxRequestTimeoutMs', kind: 'integer', defaultText: '25000', description: 'Highest `timeoutMs` a request may ask for.' },
+  { key: 'defaultRequestTimeoutMs', kind: 'integer', defaultText: '10000', description: '`timeoutMs` used when a request has none.' },
+  { key: 'minRequestTimeoutMs', kind: 'integer', defaultText: '100', description: 'Lowest `timeoutMs` a request may ask for.' },
+  { key: 'reservedConcurrency', kind: 'integer', defaultText: '10', description: 'Executor reserved concurrency: executions at once, and the cap on cost and blast radius.' },
+  { key: 'architecture', kind: 'string', defaultText: 'x86_64', description: '`x86_64` or `arm64`, for both functions. The image is built for this platform.' },
+  { key: 'namePrefix', kind: 'string', defaultText: '(none)', description: 'Lowercase prefix for the stack and function names (`dev` gives `dev-workflow-python-executor`), so two deployments can share an account and region.' },
+  { key: 'artifactRetentionDays', kind: 'integer', defaultText: '1', description: 'Days before artifacts are deleted from the bucket.' },
+  { key: 'logRetentionDays', kind: 'integer', defaultText: '30', description: 'Retention of every log group (a CloudWatch Logs value: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...).' },
+  { key: 'authMode', kind: 'string', defaultText: 'iam', description: '`iam` (SigV4, callers need `execute-api:Invoke`) or `apiKey` (an API key and a usage plan).' },
+  { key: 'enableWaf', kind: 'boolean', defaultText: 'false', description: 'Attach an AWS WAF web ACL with a per-IP rate-based rule to the API stage (WAF is billed separately).' },
+  { key: 'wafRequestsPer5MinutesPerIp', kind: 'integer', defaultText: '1000', description: 'Requests one IP may send in 5 minutes before WAF blocks it (100 or more).' },
+  { key: 'apiRateLimitRps', kind: 'integer', defaultText: '20', description: 'API stage throttling rate, requests per second (also the usage plan rate in `apiKey` mode).' },
+  { key: 'apiBurstLimitRequests', kind: 'integer', defaultText: '40', description: 'API stage throttling burst.' },
+  { key: 'apiKeyDailyQuotaRequests', kind: 'integer', defaultText: '10000', description: 'Requests per day for the API key (`apiKey` mode only).' },
+  { key: 'corsAllowOrigin', kind: 'string', defaultText: '(none)', description: 'Origins allowed to call the API from a browser: `*` or a comma-separated list like `https://app.example.com`; empty sends no CORS headers.' },
+  { key: 'maxScriptBytes', kind: 'integer', defaultText: '65536', description: 'Largest script, UTF-8 bytes.' },
+  { key: 'maxRequestBytes', kind: 'integer', defaultText: '1048576', description: 'Largest request body, bytes (at most 5 MiB: the synchronous Lambda payload limit is 6 MB).' },
+  { key: 'maxStdoutBytes', kind: 'integer', defaultText: '102400', description: 'stdout cap; longer output is cut and flagged in `truncated`.' },
+  { key: 'maxStderrBytes', kind: 'integer', defaultText: '102400', description: 'stderr cap.' },
+  { key: 'maxResultBytes', kind: 'integer', defaultText: '1048576', description: 'Largest encoded `result`.' },
+  { key: 'maxArtifacts', kind: 'integer', defaultText: '10', description: 'Files returned from `./outputs/`.' },
+  { key: 'maxArtifactBytes', kind: 'integer', defaultText: '5242880', description: 'Size of one returned file.' },
+  { key: 'maxProcesses', kind: 'integer', defaultText: '16', description: 'Processes and threads one execution may have.' },
+  { key: 'maxFileBytes', kind: 'integer', defaultText: '10485760', description: 'Largest file a script may write.' },
+  { key: 'maxOpenFiles', kind: 'integer', defaultText: '256', description: 'Open files of the worker.' },
+  { key: 'workerMemoryMiB', kind: 'integer', defaultText: 'memoryMiB - 64', description: 'Memory limit of the worker process; the rest is left to the executor parent.' },
+  { key: 'preloads', kind: 'string', defaultText: 'numpy,pandas,matplotlib', description: 'Modules the executor imports once at init (comma-separated; empty for none).' },
+];
+
+/**
+ * Memory kept for the executor parent (the Python runtime with numpy, pandas
+ * and matplotlib imported, plus the Runtime API loop) when the worker limit is
+ * derived from `memoryMiB`: 256 MiB leaves the worker 192 MiB.
+ */
+export const PARENT_RESERVE_MIB = 64;
+
+/** The per-request maximum must end this long before the Lambda timeout, so the
+ * executor can kill the worker, clean up and still answer with `Timeout`. */
+export const TIMEOUT_HEADROOM_MS = 2000;
+
+/** Lambda's synchronous invocation payload limit (request and response), 6 MB. */
+const LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024;
+/** What request, result and streams may use of it; the rest is kept for the
+ * response envelope, JSON escaping and the artifact upload policy. */
+const PAYLOAD_BUDGET_BYTES = 5 * 1024 * 1024;
+
+const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+export const DEFAULT_FUNCTION_NAME = 'workflow-python-executor';
+
+/**
+ * Reads every key of CONTEXT_SETTINGS through `getContext` (for example
+ * `key => app.node.tryGetContext(key)`). Values given with `-c` arrive as
+ * strings; values in cdk.json may be numbers or booleans; both are accepted.
+ */
+export function configPropsFromContext(getContext: (key: string) => unknown): SecurePythonExecutorConfigProps {
+  const props: Record<string, unknown> = {};
+  const errors: string[] = [];
+  for (const setting of CONTEXT_SETTINGS) {
+    const raw = getContext(setting.key);
+    if (raw === undefined || raw === null) continue;
+    try {
+      props[setting.key] = parseContextValue(setting, raw);
+    } catch (error) {
+      errors.push((error as Error).message);
+    }
+  }
+  if (errors.length > 0) throw new ConfigurationError(errors.join('\n'));
+  return props as SecurePythonExecutorConfigProps;
+}
+
+function parseContextValue(setting: SettingDoc, raw: unknown): unknown {
+  const shown = typeof raw === 'string' ? `'${raw}'` : JSON.stringify(raw);
+  switch (setting.kind) {
+    case 'integer':
+      if (typeof raw === 'number' && Number.isInteger(raw)) return raw;
+      if (typeof raw === 'string' && /^\d+$/.test(raw.trim())) return Number(raw.trim());
+      throw new ConfigurationError(`Context value ${setting.key} must be a whole number, got ${shown}: pass it like -c ${setting.key}=${/^\d+$/.test(setting.defaultText) ? setting.defaultText : '<whole number>'}.`);
+    case 'boolean':
+      if (raw === true || raw === 'true') return true;
+      if (raw === false || raw === 'false') return false;
+      throw new ConfigurationError(`Context value ${setting.key} must be true or false, got ${shown}: pass it like -c ${setting.key}=true.`);
+    case 'string':
+      if (typeof raw === 'string') return raw.trim();
+      throw new ConfigurationError(`Context value ${setting.key} must be a string, got ${shown}.`);
+  }
+}
+
+/** Applies the defaults and validates; throws one ConfigurationError listing every problem. */
+export function resolveConfig(props: SecurePythonExecutorConfigProps = {}): SecurePythonExecutorConfig {
+  const memoryMiB = props.memoryMiB ?? 256;
+  const timeoutSeconds = props.timeoutSeconds ?? 30;
+  const limits: ExecutorLimits = {
+    defaultTimeoutMs: props.defaultRequestTimeoutMs ?? 10_000,
+    minTimeoutMs: props.minRequestTimeoutMs ?? 100,
+    maxTimeoutMs: props.maxRequestTimeoutMs ?? 25_000,
+    maxScriptBytes: props.maxScriptBytes ?? 65_536,
+    maxRequestBytes: props.maxRequestBytes ?? 1_048_576,
+    maxStdoutBytes: props.maxStdoutBytes ?? 102_400,
+    maxStderrBytes: props.maxStderrBytes ?? 102_400,
+    maxResultBytes: props.maxResultBytes ?? 1_048_576,
+    maxArtifacts: props.maxArtifacts ?? 10,
+    maxArtifactBytes: props.maxArtifactBytes ?? 5_242_880,
+    maxProcesses: props.maxProcesses ?? 16,
+    maxFileBytes: props.maxFileBytes ?? 10_485_760,
+    workerMemoryMiB: props.workerMemoryMiB ?? memoryMiB - PARENT_RESERVE_MIB,
+    maxOpenFiles: props.maxOpenFiles ?? 256,
+    preloads: (props.preloads ?? 'numpy,pandas,matplotlib').split(',').map((name) => name.trim()).filter((name) => name !== ''),
+  };
+  const config: SecurePythonExecutorConfig = {
+    memoryMiB,
+    timeoutSeconds,
+    reservedConcurrency: props.reservedConcurrency ?? 10,
+    architecture: props.architecture ?? 'x86_64',
+    namePrefix: props.namePrefix ?? '',
+    artifactRetentionDays: props.artifactRetentionDays ?? 1,
+    logRetentionDays: props.logRetentionDays ?? 30,
+    authMode: props.authMode ?? 'iam',
+    enableWaf: props.enableWaf ?? false,
+    wafRequestsPer5MinutesPerIp: props.wafRequestsPer5MinutesPerIp ?? 1000,
+    apiRateLimitRps: props.apiRateLimitRps ?? 20,
+    apiBurstLimitRequests: props.apiBurstLimitRequests ?? 40,
+    apiKeyDailyQuotaRequests: props.apiKeyDailyQuotaRequests ?? 10_000,
+    corsAllowOrigin: props.corsAllowOrigin ?? '',
+    limits,
+  };
+  const errors = validateConfig(config);
+  if (errors.length > 0) {
+    throw new ConfigurationError(errors.join('\n'));
+  }
+  return config;
+}
+
+function validateConfig(config: SecurePythonExecutorConfig): string[] {
+  const errors: string[] = [];
+  const { limits } = config;
+  const integerIn = (key: string, value: number, min: number, max: number, unit: string): boolean => {
+    if (!Number.isInteger(value) || value < min || value > max) {
+      errors.push(`${key} (${value}) must be a whole number from ${min} to ${max}${unit}: set -c ${key}=<value> in that range.`);
+      return false;
+    }
+    return true;
+  };
+
+  const memoryOk = integerIn('memoryMiB', config.memoryMiB, 256, 10_240, ' MiB (the executor keeps numpy, pandas and matplotlib loaded, which 128 MiB cannot hold)');
+  const timeoutOk = integerIn('timeoutSeconds', config.timeoutSeconds, 3, 900, ' s (the Lambda maximum is 900 s)');
+  const minOk = integerIn('minRequestTimeoutMs', limits.minTimeoutMs, 1, 60_000, ' ms');
+  const maxOk = integerIn('maxRequestTimeoutMs', limits.maxTimeoutMs, 1, 898_000, ' ms');
+  if (timeoutOk && maxOk) {
+    const highestAllowedMs = config.timeoutSeconds * 1000 - TIMEOUT_HEADROOM_MS;
+    if (limits.maxTimeoutMs > highestAllowedMs) {
+      const neededSeconds = Math.ceil((limits.maxTimeoutMs + TIMEOUT_HEADROOM_MS) / 1000);
+      errors.push(
+        `maxRequestTimeoutMs (${limits.maxTimeoutMs}) must leave at least ${TIMEOUT_HEADROOM_MS} ms below the Lambda timeout of ${config.timeoutSeconds} s: ` +
+          `lower maxRequestTimeoutMs to ${highestAllowedMs} or less, or raise timeoutSeconds to ${neededSeconds} or more.`,
+      );
+    }
+  }
+  if (minOk && maxOk && limits.minTimeoutMs > limits.maxTimeoutMs) {
+    errors.push(`minRequestTimeoutMs (${limits.minTimeoutMs}) must not exceed maxRequestTimeoutMs (${limits.maxTimeoutMs}): lower minRequestTimeoutMs or raise maxRequestTimeoutMs.`);
+  }
+  if (minOk && maxOk && limits.minTimeoutMs <= limits.maxTimeoutMs) {
+    if (!Number.isInteger(limits.defaultTimeoutMs) || limits.defaultTimeoutMs < limits.minTimeoutMs || limits.defaultTimeoutMs > limits.maxTimeoutMs) {
+      errors.push(
+        `defaultRequestTimeoutMs (${limits.defaultTimeoutMs}) must lie between minRequestTimeoutMs (${limits.minTimeoutMs}) and maxRequestTimeoutMs (${limits.maxTimeoutMs}): ` +
+          `set -c defaultRequestTimeoutMs=<value> in that range.`,
+      );
+    }
+  }
+
+  integerIn('reservedConcurrency', config.reservedConcurrency, 1, 10_000, ' (Lambda keeps at least 100 of the account concurrency unreserved, so check your account quota)');
+  if (config.architecture !== 'x86_64' && config.architecture !== 'arm64') {
+    errors.push(`architecture ('${config.architecture}') must be x86_64 or arm64: set -c architecture=x86_64 or -c architecture=arm64.`);
+  }
+  if (config.namePrefix !== '' && !/^[a-z0-9](?:[a-z0-9-]{0,18}[a-z0-9])?$/.test(config.namePrefix)) {
+    errors.push(
+      `namePrefix ('${config.namePrefix}') must be 1 to 20 lowercase letters, digits or inner hyphens, because it becomes part of the function, stack and log group names: ` +
+        `use something like -c namePrefix=dev.`,
+    );
+  }
+  integerIn('artifactRetentionDays', config.artifactRetentionDays, 1, 3650, ' days');
+  if (!LOG_RETENTION_DAYS.includes(config.logRetentionDays)) {
+    errors.push(`logRetentionDays (${config.logRetentionDays}) is not a CloudWatch Logs retention period: use one of ${LOG_RETENTION_DAYS.join(', ')}.`);
+  }
+  if (config.authMode !== 'iam' && config.authMode !== 'apiKey') {
+    errors.push(`authMode ('${config.authMode}') must be iam or apiKey; the API is never open: set -c authMode=iam or -c authMode=apiKey.`);
+  }
+  integerIn('wafRequestsPer5MinutesPerIp', config.wafRequestsPer5MinutesPerIp, 100, 2_000_000_000, ' requests');
+  integerIn('apiRateLimitRps', config.apiRateLimitRps, 1, 10_000, ' requests per second (the default account limit is 10000)');
+  integerIn('apiBurstLimitRequests', config.apiBurstLimitRequests, 1, 5_000, ' requests (the default account limit is 5000)');
+  integerIn('apiKeyDailyQuotaRequests', config.apiKeyDailyQuotaRequests, 1, 1_000_000_000, ' requests');
+  if (corsOrigins(config.corsAllowOrigin) === undefined) {
+    errors.push(
+      `corsAllowOrigin ('${config.corsAllowOrigin}') must be empty, * or a comma-separated list of origins like https://app.example.com ` +
+        `(scheme, host and optional port, no path): fix -c corsAllowOrigin.`,
+    );
+  }
+
+  const requestOk = integerIn('maxRequestBytes', limits.maxRequestBytes, 1024, PAYLOAD_BUDGET_BYTES, ` bytes (Lambda's synchronous payload limit is ${LAMBDA_SYNC_PAYLOAD_BYTES} bytes, and the event also carries the artifact upload policy)`);
+  if (integerIn('maxScriptBytes', limits.maxScriptBytes, 1, PAYLOAD_BUDGET_BYTES, ' bytes') && requestOk && limits.maxScriptBytes > limits.maxRequestBytes) {
+    errors.push(`maxScriptBytes (${limits.maxScriptBytes}) must not exceed maxRequestBytes (${limits.maxRequestBytes}), since the script travels inside the request: lower maxScriptBytes or raise maxRequestBytes.`);
+  }
+  const stdoutOk = integerIn('maxStdoutBytes', limits.maxStdoutBytes, 1024, PAYLOAD_BUDGET_BYTES, ' bytes');
+  const stderrOk = integerIn('maxStderrBytes', limits.maxStderrBytes, 1024, PAYLOAD_BUDGET_BYTES, ' bytes');
+  const resultOk = integerIn('maxResultBytes', limits.maxResultBytes, 1024, PAYLOAD_BUDGET_BYTES, ' bytes');
+  if (stdoutOk && stderrOk && resultOk) {
+    const responseBytes = limits.maxStdoutBytes + limits.maxStderrBytes + limits.maxResultBytes;
+    if (responseBytes > PAYLOAD_BUDGET_BYTES) {
+      errors.push(
+        `maxResultBytes + maxStdoutBytes + maxStderrBytes (${responseBytes}) must stay within ${PAYLOAD_BUDGET_BYTES} bytes, because the whole response must fit Lambda's ` +
+          `${LAMBDA_SYNC_PAYLOAD_BYTES}-byte synchronous payload limit: lower one of them.`,
+      );
+    }
+  }
+  integerIn('maxArtifacts', limits.maxArtifacts, 1, 100, ' files');
+  integerIn('maxArtifactBytes', limits.maxArtifactBytes, 1, 5 * 1024 * 1024 * 1024, ' bytes (the S3 POST upload maximum is 5 GiB)');
+  integerIn('maxProcesses', limits.maxProcesses, 1, 256, ' (Lambda counts every process and thread of its one user, the runtime included, against about 1024)');
+  integerIn('maxFileBytes', limits.maxFileBytes, 1, 512 * 1024 * 1024, " bytes (the function's /tmp is 512 MiB)");
+  integerIn('maxOpenFiles', limits.maxOpenFiles, 16, 1000, " (Lambda's own limit is 1024 per environment)");
+  if (memoryOk) {
+    integerIn('workerMemoryMiB', limits.workerMemoryMiB, 64, config.memoryMiB - PARENT_RESERVE_MIB, ` MiB (the executor parent needs about ${PARENT_RESERVE_MIB} MiB of memoryMiB ${config.memoryMiB}; raise memoryMiB for a larger worker)`);
+  }
+  for (const name of limits.preloads) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$/.test(name)) {
+      errors.push(`preloads contains '${name}', which is not a Python module name: list module names separated by commas, like -c preloads=numpy,pandas.`);
+    }
+  }
+  return errors;
+}
+
+/**
+ * The allowed CORS origins: [] for none, ['*'], or exact origins; undefined
+ * when the setting is malformed. Mirrors what the invoker accepts in
+ * CORS_ALLOW_ORIGIN.
+ */
+export function corsOrigins(setting: string): readonly string[] | undefined {
+  const origins = setting.split(',').map((origin) => origin.trim()).filter((origin) => origin !== '');
+  if (origins.length === 1 && origins[0] === '*') return origins;
+  return origins.every((origin) => /^https?:\/\/[A-Za-z0-9.-]+(?::\d{1,5})?$/.test(origin)) ? origins : undefined;
+}
+
+/** The executor function name: `workflow-python-executor`, or `<prefix>-workflow-python-executor`. */
+export function executorFunctionName(config: SecurePythonExecutorConfig): string {
+  return config.namePrefix === '' ? DEFAULT_FUNCTION_NAME : `${config.namePrefix}-${DEFAULT_FUNCTION_NAME}`;
+}
+
+/** The CloudFormation stack name, distinct per prefix so deployments can coexist. */
+export function stackName(config: SecurePythonExecutorConfig): string {
+  return config.namePrefix === '' ? 'SecurePythonExecutor' : `${config.namePrefix}-secure-python-executor`;
+}
+
+/**
+ * The limits as the environment variables named in contract/README.md. The
+ * executor and the invoker both read these, so the API and direct invokes
+ * enforce the same numbers.
+ */
+export function limitsToEnvironment(limits: ExecutorLimits): Record<string, string> {
+  return {
+    EXECUTOR_DEFAULT_TIMEOUT_MS: String(limits.defaultTimeoutMs),
+    EXECUTOR_MIN_TIMEOUT_MS: String(limits.minTimeoutMs),
+    EXECUTOR_MAX_TIMEOUT_MS: String(limits.maxTimeoutMs),
+    EXECUTOR_MAX_SCRIPT_BYTES: String(limits.maxScriptBytes),
+    EXECUTOR_MAX_REQUEST_BYTES: String(limits.maxRequestBytes),
+    EXECUTOR_MAX_STDOUT_BYTES: String(limits.maxStdoutBytes),
+    EXECUTOR_MAX_STDERR_BYTES: String(limits.maxStderrBytes),
+    EXECUTOR_MAX_RESULT_BYTES: String(limits.maxResultBytes),
+    EXECUTOR_MAX_ARTIFACTS: String(limits.maxArtifacts),
+    EXECUTOR_MAX_ARTIFACT_BYTES: String(limits.maxArtifactBytes),
+    EXECUTOR_MAX_PROCESSES: String(limits.maxProcesses),
+    EXECUTOR_MAX_FILE_BYTES: String(limits.maxFileBytes),
+    EXECUTOR_WORKER_MEMORY_MIB: String(limits.workerMemoryMiB),
+    EXECUTOR_MAX_OPEN_FILES: String(limits.maxOpenFiles),
+    EXECUTOR_PRELOADS: limits.preloads.join(','),
+    // EXECUTOR_SANDBOX_UID stays unset (off): Lambda never runs the runtime as
+    // root, so there is no other uid to switch to; only the local server sets it.
+  };
+}

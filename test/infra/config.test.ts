@@ -1,0 +1,188 @@
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import {
+  CONTEXT_SETTINGS,
+  ConfigurationError,
+  configPropsFromContext,
+  executorFunctionName,
+  limitsToEnvironment,
+  resolveConfig,
+  SecurePythonExecutorConfigProps,
+  stackName,
+} from '../../lib/config';
+import { REPOSITORY_ROOT } from './helpers';
+
+function errorOf(props: SecurePythonExecutorConfigProps): string {
+  try {
+    resolveConfig(props);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigurationError);
+    return (error as Error).message;
+  }
+  throw new Error(`resolveConfig accepted ${JSON.stringify(props)}, but it should have been rejected.`);
+}
+
+describe('resolveConfig defaults', () => {
+  const config = resolveConfig();
+
+  it('uses the defaults of DESIGN section 6 for the stack', () => {
+    expect(config).toMatchObject({
+      memoryMiB: 256,
+      timeoutSeconds: 30,
+      reservedConcurrency: 10,
+      architecture: 'x86_64',
+      namePrefix: '',
+      artifactRetentionDays: 1,
+      logRetentionDays: 30,
+      authMode: 'iam',
+      enableWaf: false,
+      apiRateLimitRps: 20,
+      apiBurstLimitRequests: 40,
+      corsAllowOrigin: '',
+    });
+    expect(executorFunctionName(config)).toBe('workflow-python-executor');
+    expect(stackName(config)).toBe('SecurePythonExecutor');
+  });
+
+  it('uses the limits the shared contract fixtures are written for', () => {
+    const fixture = JSON.parse(fs.readFileSync(path.join(REPOSITORY_ROOT, 'contract', 'requests.json'), 'utf8')) as { limits: Record<string, number> };
+    expect(config.limits).toMatchObject({
+      maxScriptBytes: fixture.limits.maxScriptBytes,
+      maxRequestBytes: fixture.limits.maxRequestBytes,
+      minTimeoutMs: fixture.limits.minTimeoutMs,
+      maxTimeoutMs: fixture.limits.maxTimeoutMs,
+      defaultTimeoutMs: fixture.limits.defaultTimeoutMs,
+    });
+  });
+
+  it('names every environment variable of the contract table, with its default value', () => {
+    const readme = fs.readFileSync(path.join(REPOSITORY_ROOT, 'contract', 'README.md'), 'utf8');
+    const table = new Map<string, string>();
+    for (const match of readme.matchAll(/^\| `(EXECUTOR_[A-Z_]+)` \| `?([^`|]+?)`? \|/gm)) {
+      table.set(match[1], match[2].trim());
+    }
+    // Only the local server sets the sandbox uid (Lambda never runs as root).
+    table.delete('EXECUTOR_SANDBOX_UID');
+    expect(table.size).toBeGreaterThanOrEqual(15);
+    expect(limitsToEnvironment(config.limits)).toEqual(Object.fromEntries(table));
+  });
+
+  it('derives the worker memory from memoryMiB, keeping 64 MiB for the executor parent', () => {
+    expect(config.limits.workerMemoryMiB).toBe(192);
+    expect(resolveConfig({ memoryMiB: 512 }).limits.workerMemoryMiB).toBe(448);
+    expect(resolveConfig({ memoryMiB: 512, workerMemoryMiB: 300 }).limits.workerMemoryMiB).toBe(300);
+  });
+
+  it('prefixes the function and stack names', () => {
+    const prefixed = resolveConfig({ namePrefix: 'team-a' });
+    expect(executorFunctionName(prefixed)).toBe('team-a-workflow-python-executor');
+    expect(stackName(prefixed)).toBe('team-a-secure-python-executor');
+  });
+});
+
+describe('resolveConfig validation', () => {
+  it('rejects a per-request maximum that leaves less than 2 s before the Lambda timeout, with the exact fix', () => {
+    expect(errorOf({ maxRequestTimeoutMs: 28_001 })).toBe(
+      'maxRequestTimeoutMs (28001) must leave at least 2000 ms below the Lambda timeout of 30 s: ' +
+        'lower maxRequestTimeoutMs to 28000 or less, or raise timeoutSeconds to 31 or more.',
+    );
+    expect(errorOf({ timeoutSeconds: 10 })).toBe(
+      'maxRequestTimeoutMs (25000) must leave at least 2000 ms below the Lambda timeout of 10 s: ' +
+        'lower maxRequestTimeoutMs to 8000 or less, or raise timeoutSeconds to 27 or more.',
+    );
+    expect(resolveConfig({ maxRequestTimeoutMs: 28_000 }).limits.maxTimeoutMs).toBe(28_000);
+    expect(resolveConfig({ timeoutSeconds: 10, maxRequestTimeoutMs: 8000, defaultRequestTimeoutMs: 5000 }).limits.maxTimeoutMs).toBe(8000);
+  });
+
+  it('rejects a default timeout outside the accepted range', () => {
+    expect(errorOf({ defaultRequestTimeoutMs: 26_000 })).toBe(
+      'defaultRequestTimeoutMs (26000) must lie between minRequestTimeoutMs (100) and maxRequestTimeoutMs (25000): set -c defaultRequestTimeoutMs=<value> in that range.',
+    );
+    expect(errorOf({ minRequestTimeoutMs: 30_000, maxRequestTimeoutMs: 20_000 })).toContain('minRequestTimeoutMs (30000) must not exceed maxRequestTimeoutMs (20000)');
+  });
+
+  it.each<[string, SecurePythonExecutorConfigProps, string]>([
+    ['memory below what the preloads need', { memoryMiB: 128 }, 'memoryMiB (128) must be a whole number from 256 to 10240 MiB'],
+    ['a fractional memory size', { memoryMiB: 300.5 }, 'memoryMiB (300.5) must be a whole number'],
+    ['a timeout above the Lambda maximum', { timeoutSeconds: 901 }, 'timeoutSeconds (901) must be a whole number from 3 to 900 s'],
+    ['zero reserved concurrency', { reservedConcurrency: 0 }, 'reservedConcurrency (0) must be a whole number from 1'],
+    ['an unknown architecture', { architecture: 'ppc64' as never }, "architecture ('ppc64') must be x86_64 or arm64"],
+    ['a name prefix with upper case and underscores', { namePrefix: 'Dev_1' }, "namePrefix ('Dev_1') must be 1 to 20 lowercase letters"],
+    ['a name prefix ending in a hyphen', { namePrefix: 'dev-' }, "namePrefix ('dev-')"],
+    ['a retention CloudWatch Logs does not offer', { logRetentionDays: 31 }, 'logRetentionDays (31) is not a CloudWatch Logs retention period'],
+    ['an open API', { authMode: 'none' as never }, "authMode ('none') must be iam or apiKey; the API is never open"],
+    ['a CORS origin with a path', { corsAllowOrigin: 'https://app.example.com/path' }, "corsAllowOrigin ('https://app.example.com/path') must be empty, *"],
+    ['a WAF limit below the WAF minimum', { wafRequestsPer5MinutesPerIp: 50 }, 'wafRequestsPer5MinutesPerIp (50) must be a whole number from 100'],
+    ['a request limit above the Lambda payload budget', { maxRequestBytes: 6 * 1024 * 1024 }, 'maxRequestBytes (6291456) must be a whole number from 1024 to 5242880'],
+    ['a script limit above the request limit', { maxScriptBytes: 2_000_000 }, 'maxScriptBytes (2000000) must not exceed maxRequestBytes (1048576)'],
+    ['outputs that cannot fit one Lambda response', { maxResultBytes: 4 * 1024 * 1024, maxStdoutBytes: 1024 * 1024 }, 'maxResultBytes + maxStdoutBytes + maxStderrBytes (5345280) must stay within 5242880 bytes'],
+    ['a worker larger than the function leaves room for', { workerMemoryMiB: 250 }, 'workerMemoryMiB (250) must be a whole number from 64 to 192 MiB'],
+    ['a preload that is not a module name', { preloads: 'numpy,os;rm' }, "preloads contains 'os;rm', which is not a Python module name"],
+    ['no artifacts at all', { maxArtifacts: 0 }, 'maxArtifacts (0) must be a whole number from 1 to 100'],
+  ])('rejects %s with a sentence naming the setting', (_name, props, expected) => {
+    expect(errorOf(props)).toContain(expected);
+  });
+
+  it('reports every problem at once, one per line', () => {
+    const lines = errorOf({ memoryMiB: 64, authMode: 'open' as never, logRetentionDays: 2 }).split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^memoryMiB \(64\)/);
+  });
+
+  it('accepts a list of CORS origins and the wildcard', () => {
+    expect(resolveConfig({ corsAllowOrigin: 'https://a.example.com, http://localhost:3000' }).corsAllowOrigin).toBe('https://a.example.com, http://localhost:3000');
+    expect(resolveConfig({ corsAllowOrigin: '*' }).corsAllowOrigin).toBe('*');
+  });
+});
+
+describe('configPropsFromContext', () => {
+  it('parses -c strings and cdk.json numbers and booleans', () => {
+    const context: Record<string, unknown> = { memoryMiB: '512', timeoutSeconds: 60, enableWaf: 'true', authMode: 'apiKey', namePrefix: ' dev ' };
+    expect(configPropsFromContext((key) => context[key])).toEqual({ memoryMiB: 512, timeoutSeconds: 60, enableWaf: true, authMode: 'apiKey', namePrefix: 'dev' });
+  });
+
+  it('rejects values of the wrong kind, naming the key and how to pass it', () => {
+    const context: Record<string, unknown> = { memoryMiB: '512MB', enableWaf: 'yes' };
+    expect(() => configPropsFromContext((key) => context[key])).toThrow(
+      new ConfigurationError(
+        "Context value memoryMiB must be a whole number, got '512MB': pass it like -c memoryMiB=256.\n" +
+          "Context value enableWaf must be true or false, got 'yes': pass it like -c enableWaf=true.",
+      ),
+    );
+  });
+
+  it('reads every documented key into the configuration', () => {
+    const nonDefaults: Record<string, string> = {
+      memoryMiB: '1024', timeoutSeconds: '60', maxRequestTimeoutMs: '20000', defaultRequestTimeoutMs: '15000', minRequestTimeoutMs: '200',
+      reservedConcurrency: '5', architecture: 'arm64', namePrefix: 'x', artifactRetentionDays: '2', logRetentionDays: '7', authMode: 'apiKey',
+      enableWaf: 'true', wafRequestsPer5MinutesPerIp: '300', apiRateLimitRps: '7', apiBurstLimitRequests: '9', apiKeyDailyQuotaRequests: '99',
+      corsAllowOrigin: '*', maxScriptBytes: '1000', maxRequestBytes: '2000000', maxStdoutBytes: '2000', maxStderrBytes: '3000', maxResultBytes: '4000',
+      maxArtifacts: '3', maxArtifactBytes: '5000', maxProcesses: '8', maxFileBytes: '6000', maxOpenFiles: '64', workerMemoryMiB: '128', preloads: 'numpy',
+    };
+    expect(Object.keys(nonDefaults).sort()).toEqual(CONTEXT_SETTINGS.map((setting) => setting.key).sort());
+    const defaults = JSON.stringify(resolveConfig());
+    for (const [key, value] of Object.entries(nonDefaults)) {
+      // One key at a time, each valid on its own, so each must change the result.
+      const changed = JSON.stringify(resolveConfig(configPropsFromContext((name) => (name === key ? value : undefined))));
+      expect({ key, changed: changed !== defaults }).toEqual({ key, changed: true });
+    }
+  });
+});
+
+describe('bin/app.ts', () => {
+  it('fails synth with the configuration sentence and exit code 1 when a setting is invalid', () => {
+    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'spe-app-'));
+    const result = spawnSync(process.execPath, [path.join(REPOSITORY_ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), path.join(REPOSITORY_ROOT, 'bin', 'app.ts')], {
+      cwd: REPOSITORY_ROOT,
+      env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify({ maxRequestTimeoutMs: '29000' }), CDK_OUTDIR: outdir },
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(
+      'maxRequestTimeoutMs (29000) must leave at least 2000 ms below the Lambda timeout of 30 s: lower maxRequestTimeoutMs to 28000 or less, or raise timeoutSeconds to 31 or more.',
+    );
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+});
