@@ -1,0 +1,205 @@
+"""The Lambda Runtime API loop: next, respond, recycle, repeat.
+
+Owning the loop (instead of awslambdaric) is what lets the used worker be
+killed and the next one forked after the response is posted and before the
+next /next, off the caller's latency. The same loop runs inside Lambda and
+against the local server's Runtime API emulator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from typing import Any, Optional
+
+from . import sandbox
+from .contract import ContractError, error_response, parse_body
+from .engine import Engine
+from .limits import Limits
+
+API_VERSION = "2018-06-01"
+
+
+class RuntimeApiError(Exception):
+    """The Runtime API answered something the loop cannot work with."""
+
+
+@dataclasses.dataclass
+class Invocation:
+    request_id: str
+    deadline_ms: Optional[int]
+    trace_id: Optional[str]
+    body: bytes
+
+
+class RuntimeClient:
+    """A tiny Runtime API client on one keep-alive connection (no proxies, no retries of posts)."""
+
+    def __init__(self, address: str) -> None:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise RuntimeApiError(
+                f"AWS_LAMBDA_RUNTIME_API must be host:port, but it is {address!r}.")
+        self.host = host.strip("[]")
+        self.port = int(port)
+        self.connection: Optional[http.client.HTTPConnection] = None
+
+    def _request(self, method: str, path: str, body: Optional[bytes] = None,
+                 headers: Optional[dict[str, str]] = None) -> tuple[int, dict[str, str], bytes]:
+        for attempt in (1, 2):
+            if self.connection is None:
+                # The /next call blocks until an invocation arrives: no timeout.
+                self.connection = http.client.HTTPConnection(self.host, self.port, timeout=None)
+            try:
+                self.connection.request(method, path, body=body, headers=headers or {})
+                answer = self.connection.getresponse()
+                data = answer.read()
+                return answer.status, {k.lower(): v for k, v in answer.getheaders()}, data
+            except (http.client.HTTPException, ConnectionError, OSError):
+                self.connection.close()
+                self.connection = None
+                # A keep-alive connection the server closed in between is
+                # retried once, and only for /next, which has no side effect.
+                if attempt == 2 or method != "GET":
+                    raise
+        raise RuntimeApiError("unreachable")
+
+    def next(self) -> Invocation:
+        status, headers, body = self._request(
+            "GET", f"/{API_VERSION}/runtime/invocation/next")
+        if status != 200:
+            raise RuntimeApiError(f"/invocation/next answered HTTP {status}: {body[:200]!r}")
+        request_id = headers.get("lambda-runtime-aws-request-id")
+        if not request_id:
+            raise RuntimeApiError("/invocation/next answered without Lambda-Runtime-Aws-Request-Id")
+        deadline = headers.get("lambda-runtime-deadline-ms")
+        return Invocation(
+            request_id=request_id,
+            deadline_ms=int(deadline) if deadline and deadline.isdigit() else None,
+            trace_id=headers.get("lambda-runtime-trace-id"),
+            body=body,
+        )
+
+    def respond(self, request_id: str, payload: bytes) -> None:
+        status, _, body = self._request(
+            "POST", f"/{API_VERSION}/runtime/invocation/{request_id}/response", payload,
+            {"Content-Type": "application/json"})
+        if status >= 300:
+            raise RuntimeApiError(f"posting the response answered HTTP {status}: {body[:200]!r}")
+
+    def error(self, request_id: str, error_type: str, message: str) -> None:
+        self._post_error(f"/{API_VERSION}/runtime/invocation/{request_id}/error",
+                         error_type, message)
+
+    def init_error(self, error_type: str, message: str) -> None:
+        self._post_error(f"/{API_VERSION}/runtime/init/error", error_type, message)
+
+    def _post_error(self, path: str, error_type: str, message: str) -> None:
+        payload = json.dumps({"errorMessage": message, "errorType": error_type,
+                              "stackTrace": []}).encode("utf-8")
+        self._request("POST", path, payload, {
+            "Content-Type": "application/json",
+            "Lambda-Runtime-Function-Error-Type": error_type,
+        })
+
+
+def encode_response(response: dict[str, Any]) -> bytes:
+    text = json.dumps(response, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate in a result has no UTF-8 form; escaped JSON still carries it.
+        return json.dumps(response, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def log(level: str, message: str, **fields: Any) -> None:
+    """One structured line on stdout (CloudWatch); never the script or its output."""
+    record = {"level": level, "message": message, **fields}
+    sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def handle(engine: Engine, invocation: Invocation) -> dict[str, Any]:
+    try:
+        event = parse_body(invocation.body)
+    except ContractError as error:
+        return error_response(invocation.request_id, error.error_type, error.message)
+    return engine.execute(event, invocation.request_id, invocation.deadline_ms)
+
+
+def serve(client: RuntimeClient, engine: Engine, max_invocations: Optional[int] = None) -> None:
+    handled = 0
+    while max_invocations is None or handled < max_invocations:
+        _invoke_once(client, engine)
+        handled += 1
+        # After the response, and after every reference to this request's
+        # data is gone (the next worker is forked from this process): kill,
+        # wipe and pre-fork, before asking for more.
+        engine.recycle()
+
+
+def _invoke_once(client: RuntimeClient, engine: Engine) -> None:
+    invocation = client.next()
+    if invocation.trace_id:
+        # X-Ray context for the parent's own calls; workers get a clean
+        # environment and never see it.
+        os.environ["_X_AMZN_TRACE_ID"] = invocation.trace_id
+    else:
+        os.environ.pop("_X_AMZN_TRACE_ID", None)
+    started = time.perf_counter()
+    try:
+        response = handle(engine, invocation)
+    except Exception as error:  # noqa: BLE001 - an executor fault goes to /error
+        log("ERROR", "executor fault", requestId=invocation.request_id,
+            error=f"{type(error).__name__}: {error}", stack=traceback.format_exc(limit=8))
+        client.error(invocation.request_id, "Executor.InternalError",
+                     f"The executor failed: {type(error).__name__}: {error}")
+        return
+    client.respond(invocation.request_id, encode_response(response))
+    log("INFO", "execution finished", requestId=response.get("requestId"),
+        ok=response.get("ok"), errorType=response.get("errorType"),
+        durationMs=response.get("durationMs"),
+        totalMs=round((time.perf_counter() - started) * 1000, 3))
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    if not sandbox.allocator_hardened() and os.environ.get("EXECUTOR_ALLOCATOR_REEXEC") != "0":
+        # The allocator is chosen when the interpreter starts: start again
+        # with freed memory cleared (see sandbox.HARDENED_ALLOCATOR_ENV). The
+        # image sets these variables already; this covers every other host.
+        os.execve(sys.executable, [sys.executable, "-m", "executor"],
+                  sandbox.hardened_environment(os.environ))
+    address = os.environ.get("AWS_LAMBDA_RUNTIME_API")
+    if not address:
+        sys.stderr.write(
+            "AWS_LAMBDA_RUNTIME_API is not set: this program is a Lambda runtime. Run it inside "
+            "Lambda, under the local server (npm start), or with the runtime interface "
+            "emulator: /usr/local/bin/aws-lambda-rie python3 -m executor\n")
+        return 2
+    client = RuntimeClient(address)
+    try:
+        engine = Engine(Limits.from_env(os.environ))
+    except Exception as error:  # noqa: BLE001 - reported to Lambda as an init error
+        message = f"The executor could not start: {type(error).__name__}: {error}"
+        log("ERROR", message, stack=traceback.format_exc(limit=8))
+        client.init_error("Runtime.ExecutorInitError", message)
+        return 1
+    log("INFO", "executor initialised", health=engine.health())
+
+    def stop(number: int, frame: Any) -> None:
+        # Lambda (with extensions) and the local server end a runtime with
+        # SIGTERM: leave no worker or leftover behind.
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        serve(client, engine)
+    finally:
+        engine.close()
+    return 0

@@ -1,0 +1,36 @@
+#!/bin/sh
+# Runs the executor's unittest suite (tests/, including tests/exploits/).
+#
+# Interpreter: $SANDBOX_PYTHON if set, else /usr/bin/python3 when it can import
+# numpy (Debian's python3-numpy & co.), else the python3 on PATH. With CI=true
+# the scientific stack and the seccomp bindings are required: the run fails
+# instead of skipping the tests that need them.
+set -eu
+cd "$(dirname "$0")"
+
+if [ -n "${SANDBOX_PYTHON:-}" ]; then
+  PYTHON="$SANDBOX_PYTHON"
+elif [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1; then
+  PYTHON=/usr/bin/python3
+else
+  PYTHON=python3
+fi
+
+if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+  echo "run-tests.sh: $PYTHON is older than Python 3.11; set SANDBOX_PYTHON to a newer one." >&2
+  exit 2
+fi
+
+if [ "${CI:-}" = "true" ]; then
+  for module in numpy pandas matplotlib seccomp; do
+    if ! "$PYTHON" -c "import $module" >/dev/null 2>&1; then
+      echo "run-tests.sh: CI=true but $PYTHON cannot import $module; install python3-numpy," \
+        "python3-pandas, python3-matplotlib and python3-seccomp (apt) first." >&2
+      exit 1
+    fi
+  done
+fi
+
+echo "run-tests.sh: $("$PYTHON" -c 'import sys; print(sys.executable, sys.version.split()[0])')" >&2
+export PYTHONDONTWRITEBYTECODE=1
+exec "$PYTHON" -m unittest discover -s tests -t . "$@"

@@ -1,0 +1,1 @@
+"""unittest suite of the executor; run with runtime-image/run-tests.sh."""
