@@ -1,0 +1,172 @@
+/**
+ * Configuration of the local server, read once from the environment.
+ *
+ * One table holds each setting's variable, description, default and
+ * validator, so the README table, the startup output and the validation can
+ * never disagree.
+ */
+import { isIP } from 'node:net';
+import { ConfigError, limitsToEnv, readContractLimits, type ContractLimits } from '../lambda/contract';
+
+export { ConfigError };
+
+export interface LocalConfig {
+  /** Address the server binds to. @default '127.0.0.1' */
+  readonly host: string;
+  /** TCP port; 0 picks a free one. @default 3000 */
+  readonly port: number;
+  /** Number of simulated execution environments (executor runtimes). @default 2 */
+  readonly sandboxConcurrency: number;
+  /** Python interpreter that runs the executor. @default 'python3' */
+  readonly sandboxPython: string;
+  /** Invocations that may wait for a free runtime before callers are turned away. @default 32 */
+  readonly queueLimit: number;
+  /** Function timeout of the simulated executor Lambda, in seconds. @default 30 */
+  readonly functionTimeoutS: number;
+  /** How long artifacts stay downloadable, in milliseconds. @default 3600000 */
+  readonly artifactRetentionMs: number;
+  /** Bearer token required on every API call; mandatory when HOST is not loopback. */
+  readonly localToken: string | undefined;
+  /** First sandbox uid; runtime N gets base + N - 1 when the server runs as root. @default 62001 */
+  readonly sandboxUidBase: number;
+  /** Deadline for receiving a whole request body, in milliseconds. @default 10000 */
+  readonly bodyTimeoutMs: number;
+  /** How long shutdown waits for running executions, in milliseconds. @default 10000 */
+  readonly shutdownGraceMs: number;
+  /** Memory size reported to the executor as AWS_LAMBDA_FUNCTION_MEMORY_SIZE, in MB. @default 256 */
+  readonly functionMemoryMb: number;
+  /** Forward each runtime's own log lines to the server's stderr. @default true */
+  readonly runtimeLogs: boolean;
+  /** The contract limits (EXECUTOR_*), validated by the contract module. */
+  readonly limits: ContractLimits;
+  /** EXECUTOR_* variables handed to every runtime and to the invoker. */
+  readonly executorEnv: Readonly<Record<string, string>>;
+}
+
+interface Setting {
+  readonly variable: string;
+  readonly description: string;
+  readonly defaultText: string;
+}
+
+/** The settings as documented; the parser below applies the same defaults. */
+export const SETTINGS: readonly Setting[] = [
+  { variable: 'HOST', description: 'Address to bind. Anything but a loopback address requires LOCAL_TOKEN.', defaultText: '127.0.0.1' },
+  { variable: 'PORT', description: 'TCP port (0 picks a free port).', defaultText: '3000' },
+  { variable: 'SANDBOX_CONCURRENCY', description: 'Executor runtimes (simulated execution environments) running in parallel, 1 to 64.', defaultText: '2' },
+  { variable: 'SANDBOX_PYTHON', description: 'Python 3.9+ interpreter for the executor; use one that has numpy, pandas and matplotlib.', defaultText: 'python3' },
+  { variable: 'QUEUE_LIMIT', description: 'Invocations waiting for a free runtime before new ones are refused (HTTP 503 / Lambda 429).', defaultText: '32' },
+  { variable: 'FUNCTION_TIMEOUT_S', description: 'Function timeout of the simulated executor Lambda; must leave 2 s above EXECUTOR_MAX_TIMEOUT_MS.', defaultText: '30' },
+  { variable: 'ARTIFACT_RETENTION_MS', description: 'How long artifact files stay downloadable.', defaultText: '3600000 (1 hour)' },
+  { variable: 'LOCAL_TOKEN', description: 'Bearer token for the API (at least 16 characters); also the AWS access key id for the Invoke API.', defaultText: 'unset (no token on loopback)' },
+  { variable: 'SANDBOX_UID_BASE', description: 'First uid the executor workers switch to when the server runs as root; each runtime gets its own.', defaultText: '62001' },
+  { variable: 'BODY_TIMEOUT_MS', description: 'Deadline for receiving a request body (HTTP 408 after it).', defaultText: '10000' },
+  { variable: 'SHUTDOWN_GRACE_MS', description: 'How long SIGINT/SIGTERM waits for running executions before killing them.', defaultText: '10000' },
+  { variable: 'FUNCTION_MEMORY_MB', description: 'Memory size reported to the executor (AWS_LAMBDA_FUNCTION_MEMORY_SIZE).', defaultText: '256' },
+  { variable: 'RUNTIME_LOGS', description: 'Forward the runtimes\' log lines to stderr (`0` to silence).', defaultText: '1' },
+  { variable: 'EXECUTOR_*', description: 'Executor limits (see contract/README.md), passed to the runtimes and the invoker unchanged.', defaultText: 'contract defaults' },
+];
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function readInteger(env: Env, variable: string, defaultValue: number, min: number, max: number, unit: string): number {
+  const raw = env[variable];
+  if (raw === undefined || raw.trim() === '') {
+    return defaultValue;
+  }
+  const trimmed = raw.trim();
+  if (!/^\d+$/.test(trimmed)) {
+    throw new ConfigError(`${variable} must be a whole number between ${min} and ${max} (${unit}), but it is "${raw}".`);
+  }
+  const value = Number(trimmed);
+  if (value < min || value > max) {
+    throw new ConfigError(`${variable} must be between ${min} and ${max} (${unit}), but it is ${value}.`);
+  }
+  return value;
+}
+
+/** True for addresses only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost') {
+    return true;
+  }
+  const family = isIP(host);
+  if (family === 4) {
+    return host.startsWith('127.');
+  }
+  if (family === 6) {
+    return host === '::1' || host === '0:0:0:0:0:0:0:1';
+  }
+  return false;
+}
+
+/** The executor needs this much time between its own deadline and the function timeout (DESIGN.md section 3). */
+const EXECUTOR_HEADROOM_MS = 2000;
+
+export function loadConfig(env: Env): LocalConfig {
+  const host = (env.HOST ?? '').trim() || '127.0.0.1';
+  if (host !== 'localhost' && isIP(host) === 0) {
+    throw new ConfigError(`HOST must be an IP address such as 127.0.0.1 or 0.0.0.0 (or "localhost"), but it is "${host}".`);
+  }
+  const port = readInteger(env, 'PORT', 3000, 0, 65535, 'a TCP port; 0 picks a free one');
+  const sandboxConcurrency = readInteger(env, 'SANDBOX_CONCURRENCY', 2, 1, 64, 'runtimes');
+  const queueLimit = readInteger(env, 'QUEUE_LIMIT', 32, 0, 100000, 'invocations');
+  const functionTimeoutS = readInteger(env, 'FUNCTION_TIMEOUT_S', 30, 3, 900, 'seconds');
+  const artifactRetentionMs = readInteger(env, 'ARTIFACT_RETENTION_MS', 3600000, 1000, 30 * 24 * 3600000, 'milliseconds');
+  const sandboxUidBase = readInteger(env, 'SANDBOX_UID_BASE', 62001, 1000, 4000000000, 'uid');
+  const bodyTimeoutMs = readInteger(env, 'BODY_TIMEOUT_MS', 10000, 100, 600000, 'milliseconds');
+  const shutdownGraceMs = readInteger(env, 'SHUTDOWN_GRACE_MS', 10000, 0, 600000, 'milliseconds');
+  const functionMemoryMb = readInteger(env, 'FUNCTION_MEMORY_MB', 256, 128, 10240, 'MB');
+
+  const limits = readContractLimits(env as NodeJS.ProcessEnv);
+  if (functionTimeoutS * 1000 < limits.maxTimeoutMs + EXECUTOR_HEADROOM_MS) {
+    throw new ConfigError(
+      `FUNCTION_TIMEOUT_S (${functionTimeoutS} s) must be at least 2 s above EXECUTOR_MAX_TIMEOUT_MS (${limits.maxTimeoutMs} ms); ` +
+        `raise FUNCTION_TIMEOUT_S to ${Math.ceil((limits.maxTimeoutMs + EXECUTOR_HEADROOM_MS) / 1000)} or lower EXECUTOR_MAX_TIMEOUT_MS.`,
+    );
+  }
+  const executorEnv: Record<string, string> = limitsToEnv(limits);
+  const preloads = env.EXECUTOR_PRELOADS;
+  if (preloads !== undefined) {
+    executorEnv.EXECUTOR_PRELOADS = preloads;
+  }
+
+  const sandboxPython = (env.SANDBOX_PYTHON ?? '').trim() || 'python3';
+
+  const rawToken = env.LOCAL_TOKEN;
+  const localToken = rawToken === undefined || rawToken === '' ? undefined : rawToken;
+  if (localToken !== undefined && (localToken.length < 16 || !/^[A-Za-z0-9._~+/=-]+$/.test(localToken))) {
+    throw new ConfigError(
+      'LOCAL_TOKEN must be at least 16 characters of letters, digits and . _ ~ + / = -; generate one with `openssl rand -hex 24`.',
+    );
+  }
+  if (!isLoopbackHost(host) && localToken === undefined) {
+    throw new ConfigError(
+      `HOST=${host} makes the server reachable from other machines, and it runs any Python it is sent; ` +
+        'set LOCAL_TOKEN to a secret of at least 16 characters (e.g. `LOCAL_TOKEN=$(openssl rand -hex 24)`) or bind 127.0.0.1.',
+    );
+  }
+
+  const runtimeLogsRaw = (env.RUNTIME_LOGS ?? '1').trim().toLowerCase();
+  if (!['0', '1', 'true', 'false', ''].includes(runtimeLogsRaw)) {
+    throw new ConfigError(`RUNTIME_LOGS must be 1 or 0, but it is "${env.RUNTIME_LOGS}".`);
+  }
+
+  return {
+    host,
+    port,
+    sandboxConcurrency,
+    sandboxPython,
+    queueLimit,
+    functionTimeoutS,
+    artifactRetentionMs,
+    localToken,
+    sandboxUidBase,
+    bodyTimeoutMs,
+    shutdownGraceMs,
+    functionMemoryMb,
+    runtimeLogs: runtimeLogsRaw !== '0' && runtimeLogsRaw !== 'false',
+    limits,
+    executorEnv,
+  };
+}

@@ -1,0 +1,150 @@
+/**
+ * `npm start`: the whole product on a laptop. Reads the configuration, checks
+ * the Python interpreter and the executor package, starts the local server
+ * and its runtimes, prints how to use it, and shuts everything down cleanly
+ * on SIGINT/SIGTERM.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ConfigError, isLoopbackHost, loadConfig, type LocalConfig } from './config';
+import { PythonError, resolvePython } from './python';
+import { EXECUTOR_FUNCTION_NAME, LocalServer } from './server';
+
+const REPO_ROOT = resolve(__dirname, '..');
+
+class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartupError';
+  }
+}
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+interface HealthReport {
+  python?: string;
+  preloads?: Record<string, { loaded?: boolean; version?: string; error?: string }>;
+  layers?: Record<string, { active?: boolean; detail?: string }>;
+}
+
+function describeHealth(health: unknown): string[] {
+  const report = ((health as { health?: HealthReport } | null)?.health ?? {}) as HealthReport;
+  const lines: string[] = [];
+  const preloads = Object.entries(report.preloads ?? {}).map(([name, state]) =>
+    state.loaded ? `${name} ${state.version ?? ''}`.trim() : `${name} MISSING (${state.error ?? 'not importable'})`,
+  );
+  lines.push(`  executor:   Python ${report.python ?? '?'}; preloads: ${preloads.length > 0 ? preloads.join(', ') : 'none'}`);
+  const layers = Object.entries(report.layers ?? {});
+  const on = layers.filter(([, state]) => state.active).map(([name]) => name);
+  const off = layers.filter(([, state]) => !state.active).map(([name]) => name);
+  lines.push(`  sandbox on: ${on.length > 0 ? on.join(', ') : 'none reported'}`);
+  if (off.length > 0) {
+    lines.push(`  sandbox off (not available here): ${off.join(', ')}`);
+  }
+  if (preloads.some((entry) => entry.includes('MISSING'))) {
+    lines.push('  note: scripts that import the missing packages will fail; install them for SANDBOX_PYTHON or point it at a Python that has them.');
+  }
+  return lines;
+}
+
+function banner(config: LocalConfig, server: LocalServer): string[] {
+  const url = server.url;
+  const auth = config.localToken !== undefined ? ` -H "Authorization: Bearer $LOCAL_TOKEN"` : '';
+  return [
+    '',
+    `secure-python-executor local server on ${url}  (playground: open it in a browser)`,
+    `  runtimes:   ${config.sandboxConcurrency} x ${EXECUTOR_FUNCTION_NAME}, function timeout ${config.functionTimeoutS} s, queue ${config.queueLimit}`,
+    '',
+    'Try it:',
+    `  curl -s ${url}/execute${auth} -H 'Content-Type: application/json' -d '{"script": "def main(input):\\n    return input * 2", "input": 21}'`,
+    `  curl -s ${url}/healthz${auth}`,
+    `  AWS_ACCESS_KEY_ID=${config.localToken !== undefined ? '$LOCAL_TOKEN' : 'local'} AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \\`,
+    `    aws lambda invoke --endpoint-url ${url} --function-name ${EXECUTOR_FUNCTION_NAME} \\`,
+    `    --cli-binary-format raw-in-base64-out --payload '{"script": "print(6 * 7)"}' --no-cli-pager out.json && cat out.json`,
+    '',
+    'Press Ctrl+C to stop.',
+  ];
+}
+
+async function main(): Promise<void> {
+  let config: LocalConfig;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      log(`Configuration error: ${error.message}`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  if (!existsSync(join(REPO_ROOT, 'runtime-image', 'executor', '__main__.py'))) {
+    throw new StartupError('runtime-image/executor/__main__.py is missing; the executor package is not in this checkout.');
+  }
+  const python = resolvePython(config.sandboxPython);
+  if (!isLoopbackHost(config.host)) {
+    log(
+      `WARNING: HOST=${config.host} exposes a service that runs arbitrary Python to your network. ` +
+        'Every API call must carry the LOCAL_TOKEN; use this only on a network you trust.',
+    );
+  }
+
+  // The invoker's AWS SDK must never look for real credentials or reach AWS (or an instance metadata service).
+  for (const name of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_ROLE_ARN']) {
+    delete process.env[name];
+  }
+  process.env.AWS_ACCESS_KEY_ID = 'local';
+  process.env.AWS_SECRET_ACCESS_KEY = 'local';
+  process.env.AWS_EC2_METADATA_DISABLED = 'true';
+
+  const server = new LocalServer({ config, repoRoot: REPO_ROOT, pythonExecutable: python.executable, log });
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      log(`${signal} again: still stopping (waiting for executions, at most SHUTDOWN_GRACE_MS=${config.shutdownGraceMs} ms).`);
+      return;
+    }
+    stopping = true;
+    log(`${signal} received: stopping; running executions get up to ${config.shutdownGraceMs} ms.`);
+    server
+      .shutdown()
+      .then(() => {
+        log('Stopped: every runtime and worker is gone and the temporary files are removed.');
+        process.exit(0);
+      })
+      .catch((error: Error) => {
+        log(`Shutdown failed: ${error.message}`);
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+
+  try {
+    await server.start();
+  } catch (error) {
+    await server.shutdown().catch(() => undefined);
+    throw error;
+  }
+  for (const line of banner(config, server)) {
+    process.stdout.write(`${line}\n`);
+  }
+  process.stdout.write(`  python:     ${python.executable} (${python.version})\n`);
+  try {
+    await server.waitForFirstRuntime(Math.max(60000, config.functionTimeoutS * 1000));
+    const health = await server.executorHealth();
+    for (const line of describeHealth(health)) {
+      process.stdout.write(`${line}\n`);
+    }
+  } catch (error) {
+    log(`The executor is not healthy yet: ${(error as Error).message} Requests will wait for a runtime; see GET /healthz.`);
+  }
+  // One stable line that scripts and tests wait for.
+  process.stdout.write(`READY ${server.url}\n`);
+}
+
+main().catch((error: Error) => {
+  log(error instanceof StartupError || error instanceof ConfigError || error instanceof PythonError ? `Cannot start: ${error.message}` : `Cannot start: ${error.stack ?? error.message}`);
+  process.exit(1);
+});

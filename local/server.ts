@@ -1,0 +1,395 @@
+/**
+ * The local server: one HTTP port that serves
+ * - the HTTP API (`POST /execute`, `GET /healthz`, anything else the
+ *   invoker's router answers) through the real invoker handler;
+ * - the Lambda Invoke API for the executor function;
+ * - artifacts under `/artifacts/`;
+ * - the playground page;
+ * and the pool of executor runtimes behind the Invoke API.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { errorResponse, messages, statusForErrorType } from '../lambda/contract';
+import { toProxyEvent, writeProxyResult } from './api-gateway';
+import { ArtifactStore } from './artifacts';
+import { checkAccess } from './auth';
+import type { LocalConfig } from './config';
+import { finishEarly, readBody, sendJson } from './http-util';
+import { functionArn, handleInvoke, INVOKE_PATH_PREFIX, LOCAL_REGION } from './invoke-api';
+import { bundlePlayground, type PlaygroundAssets } from './playground/bundle';
+import { RuntimePool, type PoolHealth } from './runtime-pool';
+
+export const EXECUTOR_FUNCTION_NAME = 'workflow-python-executor';
+/** The local server's own status route: runtime states without calling the executor. */
+export const LOCAL_STATUS_PATH = '/local/status';
+const INVOKER_FUNCTION_NAME = 'workflow-python-invoker';
+
+type Handler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
+
+export interface LocalServerOptions {
+  readonly config: LocalConfig;
+  readonly repoRoot: string;
+  /** Absolute path of the Python interpreter (resolved from SANDBOX_PYTHON). */
+  readonly pythonExecutable: string;
+  readonly log: (line: string) => void;
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Address this process uses to reach its own listener. */
+function selfHost(bindHost: string): string {
+  if (bindHost === '0.0.0.0' || bindHost === 'localhost') return '127.0.0.1';
+  if (bindHost === '::') return '[::1]';
+  return hostForUrl(bindHost);
+}
+
+/** The minimal environment of a runtime process: never the server's own environment. */
+function runtimeEnv(options: LocalServerOptions, slot: number): Record<string, string> {
+  const { config } = options;
+  return {
+    PATH: [dirname(options.pythonExecutable), '/usr/local/bin', '/usr/bin', '/bin'].join(':'),
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C.UTF-8',
+    TZ: 'UTC',
+    PYTHONPATH: join(options.repoRoot, 'runtime-image'),
+    PYTHONUNBUFFERED: '1',
+    PYTHONDONTWRITEBYTECODE: '1',
+    PYTHONNOUSERSITE: '1',
+    MPLBACKEND: 'Agg',
+    LAMBDA_TASK_ROOT: join(options.repoRoot, 'runtime-image'),
+    AWS_REGION: LOCAL_REGION,
+    AWS_DEFAULT_REGION: LOCAL_REGION,
+    AWS_LAMBDA_FUNCTION_NAME: EXECUTOR_FUNCTION_NAME,
+    AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(config.functionMemoryMb),
+    AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${EXECUTOR_FUNCTION_NAME}`,
+    AWS_LAMBDA_LOG_STREAM_NAME: `local/runtime-${slot}`,
+    AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+    ...config.executorEnv,
+  };
+}
+
+export class LocalServer {
+  private readonly server: Server;
+  private readonly tempRoot: string;
+  private readonly artifacts: ArtifactStore;
+  private readonly pool: RuntimePool;
+  private handler: Handler | undefined;
+  private playground: PlaygroundAssets | undefined;
+  private shuttingDown: Promise<void> | undefined;
+  private inFlight = 0;
+  private portValue = 0;
+
+  constructor(private readonly options: LocalServerOptions) {
+    const { config } = options;
+    this.tempRoot = mkdtempSync(join(tmpdir(), 'secure-python-executor-'));
+    const artifactDir = join(this.tempRoot, 'artifacts');
+    mkdirSync(artifactDir, { mode: 0o700 });
+    this.artifacts = new ArtifactStore(artifactDir, config.artifactRetentionMs);
+    const runAsRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+    this.pool = new RuntimePool({
+      size: config.sandboxConcurrency,
+      queueLimit: config.queueLimit,
+      functionArn: functionArn(EXECUTOR_FUNCTION_NAME),
+      environmentOptions: (slot) => ({
+        slot,
+        command: options.pythonExecutable,
+        args: ['-m', 'executor'],
+        cwd: join(options.repoRoot, 'runtime-image'),
+        env: runtimeEnv(options, slot),
+        tmpDir: join(this.tempRoot, `runtime-${slot}`),
+        functionTimeoutMs: config.functionTimeoutS * 1000,
+        // Lambda allows 10 s of init; importing numpy, pandas and matplotlib on a busy laptop can take longer.
+        initTimeoutMs: Math.max(10000, config.functionTimeoutS * 1000),
+        // Each runtime kills every leftover process of its sandbox uid, so uids must not be shared.
+        sandboxUid: runAsRoot ? config.sandboxUidBase + slot - 1 : undefined,
+        logLine: config.runtimeLogs ? (line) => options.log(`[runtime-${slot}] ${line}`) : undefined,
+      }),
+    });
+    this.server = createServer((req, res) => void this.route(req, res));
+    this.server.headersTimeout = 10000;
+    // Backstop behind the per-body deadline; executions themselves may take FUNCTION_TIMEOUT_S.
+    this.server.requestTimeout = config.bodyTimeoutMs + 5000;
+    this.server.keepAliveTimeout = 5000;
+  }
+
+  get port(): number {
+    return this.portValue;
+  }
+
+  /** The URL users open (loopback when bound to all interfaces). */
+  get url(): string {
+    return `http://${selfHost(this.options.config.host)}:${this.portValue}`;
+  }
+
+  get tempDirectory(): string {
+    return this.tempRoot;
+  }
+
+  poolHealth(): PoolHealth {
+    return this.pool.health();
+  }
+
+  async start(): Promise<void> {
+    const { config } = this.options;
+    this.playground = await bundlePlayground({ tokenRequired: config.localToken !== undefined });
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException): void => {
+        if (error.code === 'EADDRINUSE') {
+          reject(new Error(`Port ${config.port} on ${config.host} is already in use; stop the other server or set PORT to a free port (PORT=0 picks one).`));
+        } else if (error.code === 'EADDRNOTAVAIL') {
+          reject(new Error(`HOST=${config.host} is not an address of this machine; use 127.0.0.1 or an address it owns.`));
+        } else {
+          reject(error);
+        }
+      };
+      this.server.once('error', onError);
+      this.server.listen(config.port, config.host, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+    this.portValue = (this.server.address() as AddressInfo).port;
+
+    // The invoker reads its configuration at module load: set it first, then import it.
+    Object.assign(process.env, {
+      LAMBDA_ENDPOINT: `http://${selfHost(config.host)}:${this.portValue}`,
+      EXECUTOR_FUNCTION_NAME,
+      LOCAL_ARTIFACT_DIR: this.artifacts.root,
+      ARTIFACT_BASE_URL: `${this.url}/artifacts`,
+      CORS_ALLOW_ORIGIN: this.url,
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      POWERTOOLS_SERVICE_NAME: process.env.POWERTOOLS_SERVICE_NAME ?? 'local-invoker',
+      AWS_REGION: LOCAL_REGION,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      ...config.executorEnv,
+    });
+    const invokerModule = (await import(join(this.options.repoRoot, 'lambda', 'invoker', 'handler'))) as { handler?: Handler };
+    if (typeof invokerModule.handler !== 'function') {
+      throw new Error('lambda/invoker/handler does not export a handler function; the checkout is incomplete.');
+    }
+    this.handler = invokerModule.handler;
+    this.artifacts.startSweeping();
+    await this.pool.start();
+  }
+
+  waitForFirstRuntime(timeoutMs: number): Promise<void> {
+    return this.pool.waitForFirstReady(timeoutMs);
+  }
+
+  /** Asks a runtime for the executor's health report (`{"action":"health"}`). */
+  async executorHealth(): Promise<unknown> {
+    const outcome = await this.pool.invoke({ payload: Buffer.from('{"action":"health"}') });
+    const parsed: unknown = JSON.parse(outcome.payload.toString('utf8'));
+    if (outcome.kind === 'functionError') {
+      throw new Error(`The executor failed its health check: ${outcome.payload.toString('utf8').slice(0, 500)}`);
+    }
+    return parsed;
+  }
+
+  /**
+   * Stops accepting, lets running executions finish for up to
+   * SHUTDOWN_GRACE_MS, kills every runtime and worker, removes temp folders.
+   */
+  shutdown(): Promise<void> {
+    this.shuttingDown ??= this.doShutdown();
+    return this.shuttingDown;
+  }
+
+  private async doShutdown(): Promise<void> {
+    const { config } = this.options;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    this.pool.refuseNewWork();
+    const drained = await this.pool.drain(config.shutdownGraceMs);
+    if (!drained) {
+      this.options.log(`Executions still running after ${config.shutdownGraceMs} ms (SHUTDOWN_GRACE_MS) are being stopped.`);
+    }
+    await this.pool.stop('the local server is shutting down');
+    // Let handlers turn the last outcomes into HTTP answers before connections are cut.
+    const deadline = Date.now() + 2000;
+    while (this.inFlight > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    this.server.closeAllConnections();
+    await closed;
+    this.artifacts.stopSweeping();
+    rmSync(this.tempRoot, { recursive: true, force: true });
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.inFlight += 1;
+    res.on('close', () => {
+      this.inFlight -= 1;
+    });
+    try {
+      await this.dispatch(req, res);
+    } catch (error) {
+      this.options.log(`Unexpected error while serving ${req.method} ${req.url}: ${(error as Error).stack ?? String(error)}`);
+      if (!res.headersSent) {
+        sendJson(res, 500, errorResponse('InternalError', 'The local server failed while handling this request; see its log.', randomUUID()));
+      } else {
+        res.destroy();
+      }
+    }
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const rawUrl = req.url ?? '/';
+    // Prefixing keeps a path such as //evil.example from being read as a host.
+    const url = new URL(`http://local${rawUrl.startsWith('/') ? rawUrl : `/${rawUrl}`}`);
+    const path = url.pathname;
+    const policy = { token: this.options.config.localToken, bindHost: this.options.config.host };
+
+    if (this.shuttingDown !== undefined) {
+      res.setHeader('Connection', 'close');
+    }
+
+    if (path.startsWith(INVOKE_PATH_PREFIX) || path === '/2015-03-31/functions') {
+      const loopbackPeer = /^(127\.|::1$|::ffff:127\.)/.test(req.socket.remoteAddress ?? '');
+      const denied = checkAccess(req, 'invoke', policy, loopbackPeer);
+      if (denied !== undefined) {
+        sendJson(res, denied.status, { Type: 'User', message: denied.message }, { 'x-amzn-ErrorType': 'AccessDeniedException' });
+        return;
+      }
+      await handleInvoke(req, res, url, { functionName: EXECUTOR_FUNCTION_NAME, pool: this.pool, bodyTimeoutMs: this.options.config.bodyTimeoutMs });
+      return;
+    }
+
+    if (path.startsWith('/artifacts/') || path === '/artifacts') {
+      const denied = checkAccess(req, 'artifact', policy);
+      if (denied !== undefined) {
+        sendJson(res, denied.status, { error: denied.message, errorType: 'Forbidden' });
+        return;
+      }
+      await this.artifacts.serve(req, res, path.slice('/artifacts/'.length));
+      return;
+    }
+
+    if (path === LOCAL_STATUS_PATH) {
+      // The runtimes' states without invoking the executor, so it answers even when every runtime is busy.
+      const denied = checkAccess(req, 'api', policy);
+      if (denied !== undefined) {
+        sendJson(res, denied.status, { error: denied.message, errorType: denied.status === 401 ? 'Unauthorized' : 'Forbidden' });
+      } else if (req.method !== 'GET' && req.method !== 'HEAD') {
+        sendJson(res, 405, { error: `Method ${req.method} is not allowed on ${path}; use GET.`, errorType: 'MethodNotAllowed' }, { Allow: 'GET, HEAD' });
+      } else {
+        sendJson(res, 200, this.localStatus());
+      }
+      return;
+    }
+
+    const asset = this.playground?.assets.get(path);
+    if (asset !== undefined) {
+      const denied = checkAccess(req, 'static', policy);
+      if (denied !== undefined) {
+        sendJson(res, denied.status, { error: denied.message, errorType: 'Forbidden' });
+        return;
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        sendJson(res, 405, { error: `Method ${req.method} is not allowed on ${path}; use GET.`, errorType: 'MethodNotAllowed' }, { Allow: 'GET, HEAD' });
+        return;
+      }
+      res.writeHead(200, {
+        'Content-Type': asset.contentType,
+        'Content-Length': String(asset.body.length),
+        'Cache-Control': 'no-cache',
+        'X-Content-Type-Options': 'nosniff',
+        'Referrer-Policy': 'no-referrer',
+        'X-Frame-Options': 'DENY',
+        // CodeMirror injects its styles at runtime, hence 'unsafe-inline' for styles only.
+        'Content-Security-Policy':
+          "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+      });
+      res.end(req.method === 'HEAD' ? undefined : asset.body);
+      return;
+    }
+
+    await this.apiRequest(req, res, url);
+  }
+
+  private async apiRequest(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const { config } = this.options;
+    const requestId = randomUUID();
+    const denied = checkAccess(req, 'api', { token: config.localToken, bindHost: config.host });
+    if (denied !== undefined) {
+      const errorType = denied.status === 401 ? 'Unauthorized' : 'Forbidden';
+      sendJson(res, denied.status, { ...errorResponse('InvalidRequest', denied.message, requestId), errorType });
+      return;
+    }
+    if (this.handler === undefined) {
+      sendJson(res, 503, errorResponse('ServiceUnavailable', 'The local server is still starting; retry in a moment.', requestId));
+      return;
+    }
+    const body = await readBody(req, { maxBytes: config.limits.maxRequestBytes, timeoutMs: config.bodyTimeoutMs });
+    if (body.kind === 'tooLarge') {
+      finishEarly(req, res);
+      sendJson(res, statusForErrorType('RequestTooLarge'), errorResponse('RequestTooLarge', messages.bodyTooLarge(config.limits.maxRequestBytes), requestId), {
+        Connection: 'close',
+      });
+      return;
+    }
+    if (body.kind === 'timeout') {
+      finishEarly(req, res, 0);
+      sendJson(
+        res,
+        408,
+        errorResponse('InvalidRequest', `The request body did not arrive within ${config.bodyTimeoutMs} ms; send the whole body at once.`, requestId),
+        { Connection: 'close' },
+      );
+      return;
+    }
+    if (body.kind === 'aborted') {
+      res.destroy();
+      return;
+    }
+    const event = toProxyEvent({ req, path: url.pathname, query: url.searchParams, body: body.body, requestId });
+    const context = lambdaContext(requestId, config.functionTimeoutS * 1000 + 5000);
+    const result = await this.handler(event, context);
+    if (url.pathname === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      writeProxyResult(res, this.withLocalHealth(result));
+      return;
+    }
+    writeProxyResult(res, result);
+  }
+
+  private localStatus(): Record<string, unknown> {
+    return { ...this.pool.health(), pythonExecutable: this.options.pythonExecutable, tempDirectory: this.tempRoot, shuttingDown: this.shuttingDown !== undefined };
+  }
+
+  /** Adds the local runtimes' states to the invoker's health answer. */
+  private withLocalHealth(result: APIGatewayProxyResult): APIGatewayProxyResult {
+    try {
+      const body = JSON.parse(result.body) as Record<string, unknown>;
+      body.local = this.localStatus();
+      return { ...result, body: JSON.stringify(body) };
+    } catch {
+      return result;
+    }
+  }
+}
+
+function lambdaContext(requestId: string, timeoutMs: number): Context {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: INVOKER_FUNCTION_NAME,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: functionArn(INVOKER_FUNCTION_NAME),
+    memoryLimitInMB: '256',
+    awsRequestId: requestId,
+    logGroupName: `/aws/lambda/${INVOKER_FUNCTION_NAME}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}

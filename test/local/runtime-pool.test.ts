@@ -1,0 +1,207 @@
+/**
+ * The Runtime API emulator and the pool, driven by a minimal standard-library
+ * runtime (fixtures/fake_runtime.py) so protocol edge cases the executor never
+ * produces on purpose (wrong ids, init errors, oversized responses) are covered.
+ */
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { resolvePython } from '../../local/python';
+import { findFamily } from '../../local/process-tree';
+import { QueueFullError, RuntimePool } from '../../local/runtime-pool';
+import type { InvocationOutcome } from '../../local/runtime-emulator';
+
+const FAKE_RUNTIME = join(__dirname, 'fixtures', 'fake_runtime.py');
+const python = resolvePython(process.env.SANDBOX_PYTHON ?? 'python3').executable;
+
+interface PoolSetup {
+  readonly pool: RuntimePool;
+  readonly logs: string[];
+  readonly tempRoot: string;
+}
+
+const pools: PoolSetup[] = [];
+
+function makePool(options: { size?: number; queueLimit?: number; functionTimeoutMs?: number; initEnv?: Record<string, string> } = {}): PoolSetup {
+  const tempRoot = mkdtempSync(join(tmpdir(), 'runtime-pool-test-'));
+  const logs: string[] = [];
+  const pool = new RuntimePool({
+    size: options.size ?? 1,
+    queueLimit: options.queueLimit ?? 4,
+    functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:test-fn',
+    environmentOptions: (slot) => ({
+      slot,
+      command: python,
+      args: [FAKE_RUNTIME],
+      cwd: tempRoot,
+      env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', ...(options.initEnv ?? {}) },
+      tmpDir: join(tempRoot, `runtime-${slot}`),
+      functionTimeoutMs: options.functionTimeoutMs ?? 20000,
+      initTimeoutMs: 20000,
+      logLine: (line) => logs.push(line),
+    }),
+  });
+  const setup = { pool, logs, tempRoot };
+  pools.push(setup);
+  return setup;
+}
+
+function json(outcome: InvocationOutcome): Record<string, unknown> {
+  return JSON.parse(outcome.payload.toString('utf8')) as Record<string, unknown>;
+}
+
+async function invoke(pool: RuntimePool, event: unknown): Promise<InvocationOutcome> {
+  return pool.invoke({ payload: Buffer.from(JSON.stringify(event)) });
+}
+
+async function waitFor(predicate: () => boolean, what: string, limitMs = 30000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`Gave up waiting for ${what}.`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+afterEach(async () => {
+  for (const setup of pools.splice(0)) {
+    await setup.pool.stop('test finished');
+    rmSync(setup.tempRoot, { recursive: true, force: true });
+  }
+});
+
+describe('Lambda Runtime API emulator', () => {
+  it('delivers the event with the Lambda headers and returns the runtime response', async () => {
+    const { pool } = makePool();
+    await pool.start();
+    const before = Date.now();
+    const outcome = await invoke(pool, { hello: 'world' });
+    expect(outcome.kind).toBe('response');
+    const body = json(outcome);
+    expect(body.echo).toEqual({ hello: 'world' });
+    expect(body.functionArn).toBe('arn:aws:lambda:us-east-1:000000000000:function:test-fn');
+    expect(body.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(body.traceId).toMatch(/^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$/);
+    expect(body.deadlineMs as number).toBeGreaterThanOrEqual(before + 20000);
+  });
+
+  it('gives the runtime only the environment it was configured with, plus the Runtime API address and a private TMPDIR', async () => {
+    const { pool, tempRoot } = makePool();
+    await pool.start();
+    const body = json(await invoke(pool, {}));
+    expect(body.env).toEqual(['AWS_LAMBDA_RUNTIME_API', 'HOME', 'LANG', 'PATH', 'TMPDIR']);
+    expect(body.tmpdir).toBe(join(tempRoot, 'runtime-1'));
+  });
+
+  it('answers protocol mistakes like Lambda: 400 InvalidRequestID, 403 InvalidStateTransition, 404 unknown route', async () => {
+    const { pool, logs } = makePool();
+    await pool.start();
+    const body = json(await invoke(pool, { fake: 'probe-protocol' }));
+    expect(body.wrongId).toEqual([400, { errorType: 'InvalidRequestID', errorMessage: 'Invalid request ID' }]);
+    expect((body.nextWhileBusy as [number, unknown])[0]).toBe(403);
+    expect((body.nextWhileBusy as [number, { errorType: string }])[1].errorType).toBe('InvalidStateTransition');
+    expect((body.initErrorAfterInit as [number, { errorType: string }])[0]).toBe(403);
+    expect((body.unknownRoute as [number, unknown])[0]).toBe(404);
+    await waitFor(() => logs.some((line) => line.startsWith('PROBE ')), 'the probe log line');
+    const probe = JSON.parse(logs.find((line) => line.startsWith('PROBE '))!.slice(6)) as Record<string, [number, unknown]>;
+    expect(probe.response).toEqual([202, { status: 'OK' }]);
+    expect(probe.secondResponse).toEqual([400, { errorType: 'InvalidRequestID', errorMessage: 'Invalid request ID' }]);
+  });
+
+  it('passes a runtime-reported error through as a function error', async () => {
+    const { pool } = makePool();
+    await pool.start();
+    const outcome = await invoke(pool, { fake: 'error' });
+    expect(outcome.kind).toBe('functionError');
+    expect(outcome.kind === 'functionError' && outcome.errorType).toBe('Fake.Error');
+    expect(json(outcome)).toEqual({ errorType: 'Fake.Error', errorMessage: 'boom', stackTrace: [] });
+  });
+
+  it('turns a response above 6 MB into Function.ResponseSizeTooLarge', async () => {
+    const { pool } = makePool();
+    await pool.start();
+    const outcome = await invoke(pool, { fake: 'huge' });
+    expect(outcome.kind).toBe('functionError');
+    expect(json(outcome).errorType).toBe('Function.ResponseSizeTooLarge');
+    // The environment keeps serving.
+    expect(json(await invoke(pool, { after: true })).echo).toEqual({ after: true });
+  });
+
+  it('kills and restarts a runtime that exceeds the function timeout, answering Sandbox.Timedout', async () => {
+    const { pool } = makePool({ functionTimeoutMs: 3000 });
+    await pool.start();
+    const firstPid = json(await invoke(pool, {})).pid as number;
+    const outcome = await invoke(pool, { fake: 'sleep', seconds: 600 });
+    expect(outcome.kind).toBe('functionError');
+    const error = json(outcome);
+    expect(error.errorType).toBe('Sandbox.Timedout');
+    expect(error.errorMessage).toMatch(/Task timed out after 3\.00 seconds/);
+    expect(outcome.logTail).toMatch(/^START RequestId: /);
+    const after = json(await invoke(pool, { after: true }));
+    expect(after.echo).toEqual({ after: true });
+    expect(after.pid).not.toBe(firstPid);
+    expect(pool.health().runtimes[0].restarts).toBe(1);
+  });
+
+  it('answers Runtime.ExitError when the runtime dies mid-invocation and serves the next one from a new runtime', async () => {
+    const { pool } = makePool();
+    await pool.start();
+    const outcome = await invoke(pool, { fake: 'crash' });
+    expect(outcome.kind).toBe('functionError');
+    expect(json(outcome).errorType).toBe('Runtime.ExitError');
+    expect(String(json(outcome).errorMessage)).toMatch(/Runtime exited with error: exit status 7/);
+    expect(json(await invoke(pool, { again: 1 })).echo).toEqual({ again: 1 });
+  });
+
+  it('restarts on an init error and answers invocations with the init failure while every runtime fails', async () => {
+    const { pool } = makePool({ initEnv: { FAKE_INIT: 'error' } });
+    await pool.start();
+    await waitFor(() => pool.health().runtimes[0].restarts >= 1, 'the first init failure');
+    const outcome = await invoke(pool, {});
+    expect(outcome.kind).toBe('functionError');
+    const error = json(outcome);
+    expect(error.errorType).toBe('Runtime.ExitError');
+    expect(String(error.errorMessage)).toMatch(/init error \(Fake\.InitError\): init failed on purpose/);
+    expect(pool.health().runtimes[0].lastError).toMatch(/Fake\.InitError/);
+  });
+
+  it('queues beyond the idle runtimes in FIFO order and refuses beyond QUEUE_LIMIT', async () => {
+    const { pool } = makePool({ size: 1, queueLimit: 2 });
+    await pool.start();
+    await pool.waitForFirstReady(20000);
+    const running = invoke(pool, { fake: 'sleep', seconds: 1.5, order: 0 });
+    await waitFor(() => pool.health().busy === 1, 'the first invocation to start');
+    const queued = [invoke(pool, { order: 1 }), invoke(pool, { order: 2 })];
+    expect(pool.health().queued).toBe(2);
+    await expect(invoke(pool, { order: 3 })).rejects.toBeInstanceOf(QueueFullError);
+    const results = await Promise.all([running, ...queued]);
+    expect(results.map((outcome) => outcome.kind)).toEqual(['response', 'response', 'response']);
+    expect(results.slice(1).map((outcome) => (json(outcome).echo as { order: number }).order)).toEqual([1, 2]);
+  });
+
+  it('drops a queued invocation whose caller went away', async () => {
+    const { pool } = makePool({ size: 1 });
+    await pool.start();
+    await pool.waitForFirstReady(20000);
+    const running = invoke(pool, { fake: 'sleep', seconds: 1 });
+    await waitFor(() => pool.health().busy === 1, 'the first invocation to start');
+    const controller = new AbortController();
+    const cancelled = pool.invoke({ payload: Buffer.from('{}'), signal: controller.signal });
+    expect(pool.health().queued).toBe(1);
+    controller.abort();
+    await expect(cancelled).rejects.toThrow(/went away/);
+    expect(pool.health().queued).toBe(0);
+    expect((await running).kind).toBe('response');
+  });
+
+  it('kills processes that left the runtime session when it stops, and removes its temp dir', async () => {
+    const { pool, tempRoot } = makePool();
+    await pool.start();
+    const body = json(await invoke(pool, { fake: 'spawn-orphan' }));
+    const runtimePid = body.pid as number;
+    const orphan = body.orphan as number;
+    expect(findFamily({ leaderPid: runtimePid }).map((info) => info.pid)).toContain(orphan);
+    await pool.stop('test');
+    expect(findFamily({ leaderPid: runtimePid })).toEqual([]);
+    expect(existsSync(join(tempRoot, 'runtime-1'))).toBe(false);
+  });
+});
