@@ -1,0 +1,175 @@
+/**
+ * `npm run bench`: measures the executor on this machine and writes
+ * bench/REPORT.md from scratch.
+ *
+ *   1. engine level (bench/engine_bench.py, Python, no HTTP): our engine,
+ *      fork-per-request, spawn-per-request, in-process exec; init, memory
+ *   2. through the local server (bench/server-bench.mjs): latency, Invoke API,
+ *      throughput matrix
+ *   3. the report (bench/report.mjs)
+ *
+ * Environment: BENCH_PYTHON (default /usr/bin/python3 when it exists, else
+ * python3) must have numpy, pandas and matplotlib; BENCH_SCALE (0..1, default
+ * 1) shrinks counts and caps for a smoke run; BENCH_OUT overrides the report
+ * path; BENCH_PRIVATE_TMP=0 keeps the machine's /tmp. `--render` rebuilds the
+ * report from the raw numbers of the last run (bench/REPORT.json).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { renderReport } from './report.mjs';
+import { serverPhase } from './server-bench.mjs';
+import { benchScale } from './stats.mjs';
+
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+const REPO_ROOT = resolve(BENCH_DIR, '..');
+// Dedicated sandbox uids: an engine sweeps every process of its uid, so the
+// bench must never share one with tests running at the same time.
+const ENGINE_UID_BASE = 64100;
+const SERVER_UID_BASE = 64200;
+
+function log(message) {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+/**
+ * As root on Linux, run the whole bench in a private mount namespace with an
+ * empty tmpfs on /tmp: the engine lists and wipes /tmp after every execution,
+ * so other programs' temp files would both skew the numbers and be at risk,
+ * and a fresh Lambda environment's /tmp is empty too.
+ */
+function reexecWithPrivateTmp() {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0 || process.env.BENCH_IN_PRIVATE_TMP === '1'
+    || process.env.BENCH_PRIVATE_TMP === '0') {
+    return false;
+  }
+  const probe = spawnSync('unshare', ['--mount', '--propagation', 'private', 'true'], { stdio: 'ignore' });
+  if (probe.status !== 0) {
+    log('unshare --mount is not available; measuring with the machine\'s shared /tmp.');
+    return false;
+  }
+  const result = spawnSync('unshare', [
+    '--mount', '--propagation', 'private', 'sh', '-c',
+    'mount -t tmpfs -o size=1g,mode=1777 tmpfs /tmp && exec "$@"', 'sh',
+    process.execPath, fileURLToPath(import.meta.url),
+  ], { stdio: 'inherit', env: { ...process.env, BENCH_IN_PRIVATE_TMP: '1' } });
+  process.exit(result.status ?? 1);
+}
+
+function choosePython() {
+  if (process.env.BENCH_PYTHON) {
+    return process.env.BENCH_PYTHON;
+  }
+  return existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+}
+
+function firstLine(command, args) {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  return result.status === 0 ? `${result.stdout}${result.stderr}`.trim().split('\n')[0] : 'unknown';
+}
+
+function machineDetails(python) {
+  const cpus = os.cpus();
+  const memTotalGiB = os.totalmem() / 1024 ** 3;
+  return {
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    logicalCores: cpus.length,
+    kernel: `${os.type()} ${os.release()}`,
+    distribution: existsSync('/etc/os-release')
+      ? (/^PRETTY_NAME="?([^"\n]+)"?/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'unknown')
+      : 'unknown',
+    memoryGiB: Math.round(memTotalGiB * 10) / 10,
+    node: process.version,
+    python: `${python}: ${firstLine(python, ['--version'])}`,
+    privateTmp: process.env.BENCH_IN_PRIVATE_TMP === '1',
+  };
+}
+
+function runEngineBench(python, outPath) {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(python, [join(BENCH_DIR, 'engine_bench.py'), 'engine', outPath], {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        PYTHONPATH: join(REPO_ROOT, 'runtime-image'),
+        BENCH_UID_BASE: String(ENGINE_UID_BASE),
+        PYTHONDONTWRITEBYTECODE: '1',
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code === 0) {
+        resolvePromise(JSON.parse(readFileSync(outPath, 'utf8')));
+      } else {
+        reject(new Error(`The engine benchmark (${python} bench/engine_bench.py) failed with code ${code}, signal ${signal}; see its output above.`));
+      }
+    });
+  });
+}
+
+/** Requests the server phase sends: the same scripts as the engine phase. */
+function serverRequests(engine) {
+  return {
+    trivial: JSON.stringify({ script: engine.scripts.trivial.script }),
+    pandas: JSON.stringify({ script: engine.scripts.pandas.script, input: engine.scripts.pandas.input }),
+  };
+}
+
+/** `node bench/run.mjs --render`: rebuild REPORT.md from REPORT.json without measuring again. */
+function renderOnly() {
+  const outPath = process.env.BENCH_OUT ? resolve(process.env.BENCH_OUT) : join(BENCH_DIR, 'REPORT.md');
+  const data = JSON.parse(readFileSync(outPath.replace(/\.md$/, '.json'), 'utf8'));
+  writeFileSync(outPath, renderReport({ ...data, startedAt: new Date(data.startedAt), scale: data.scale ?? 1 }));
+  log(`re-rendered ${outPath}`);
+}
+
+async function main() {
+  if (process.argv.includes('--render')) {
+    renderOnly();
+    return;
+  }
+  if (reexecWithPrivateTmp()) {
+    return;
+  }
+  const startedAt = new Date();
+  const started = performance.now();
+  const python = choosePython();
+  const machine = machineDetails(python);
+  const loadAverage = [{ phase: 'start', loadAverage: os.loadavg() }];
+  log(`python ${machine.python}; scale ${benchScale()}; load ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+
+  const scratch = mkdtempSync(join(os.tmpdir(), 'bench-'));
+  let engine;
+  try {
+    engine = await runEngineBench(python, join(scratch, 'engine.json'));
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  loadAverage.push({ phase: 'after engine phase', loadAverage: os.loadavg() });
+  const engineS = (performance.now() - started) / 1000;
+
+  // Idle gap for the sequential latency runs: long enough for the runtime to
+  // recycle and the next worker to park, judged from the engine's own numbers.
+  const cycleMs = (engine.asBuilt.pandas.recycle.p95Ms ?? 100) + (engine.asBuilt.pandas.refill.p95Ms ?? 100);
+  const idleGapMs = Math.round(Math.min(400, Math.max(50, cycleMs * 1.25)));
+  const server = await serverPhase({
+    repoRoot: REPO_ROOT, python, requests: serverRequests(engine), idleGapMs, uidBase: SERVER_UID_BASE,
+  });
+  loadAverage.push(...server.loadAverage, { phase: 'end', loadAverage: os.loadavg() });
+
+  const totalS = (performance.now() - started) / 1000;
+  const phaseS = { engine: engineS, server: totalS - engineS };
+  const report = renderReport({ startedAt, totalS, phaseS, machine, loadAverage, engine, server, scale: benchScale() });
+  const outPath = process.env.BENCH_OUT ? resolve(process.env.BENCH_OUT) : join(BENCH_DIR, 'REPORT.md');
+  writeFileSync(outPath, report);
+  writeFileSync(outPath.replace(/\.md$/, '.json'), `${JSON.stringify({ startedAt, totalS, phaseS, machine, loadAverage, engine, server, scale: benchScale() }, null, 1)}\n`);
+  log(`wrote ${outPath} in ${totalS.toFixed(0)} s`);
+}
+
+main().catch((error) => {
+  process.stderr.write(`[bench] failed: ${error.stack ?? error.message}\n`);
+  process.exit(1);
+});
