@@ -4,9 +4,9 @@ The parent never runs user code. It imports the preloads once, probes the
 isolation layers, keeps one pre-forked worker parked with its sandbox already
 applied, and per request only writes the request to the worker's pipe and
 reads back stdout, stderr and the result frame under a wall-clock deadline.
-Killing the used worker, sweeping survivors, wiping files and forking the next
-worker happen in recycle(), which the runtime loop calls after the response
-has been posted, off the caller's latency.
+Killing the used worker, sweeping survivors, wiping files and ordering the next
+worker from the template (template.py) happen in recycle(), which the runtime
+loop calls after the response has been posted, off the caller's latency.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from . import artifacts, sandbox, worker
 from .contract import ContractError, empty_response, error_response, validate_request
 from .health import build_report
 from .limits import Limits
+from .template import Template, TemplateError
 
 REDACTED = "[REDACTED]"
 # Time kept back from the Lambda deadline for killing the worker, collecting
@@ -61,8 +62,9 @@ _ANSI = re.compile(
     r"|\x9b[0-?]*[ -/]*[@-~]"           # 8-bit CSI
 )
 
-# Every live worker of every engine in this process. Sweeps never touch these
-# (two engines can share a process in tests and in the exploit corpus).
+# Every live worker and worker template of every engine in this process.
+# Sweeps never touch these (two engines can share a process in tests and in
+# the exploit corpus).
 _live_workers: set[int] = set()
 _live_lock = threading.Lock()
 _environment_block_wiped = False
@@ -188,8 +190,10 @@ class Engine:
         self.preloads = self._import_preloads()
         mimetypes.init()
         self.layers: dict[str, sandbox.Layer] = {}
+        self._template: Optional[Template] = None
         self._probe_layers()
         self._wipe_tmp(initial=True)
+        self._start_template()
         self._spawn_worker()
         self.init_ms = round((time.perf_counter() - started) * 1000)
 
@@ -252,8 +256,10 @@ class Engine:
         layers = self.layers
         try:
             sandbox.become_subreaper()
+            self.subreaper = True
             reaper = "the runtime is a child subreaper, so daemonised descendants stay findable"
         except sandbox.SandboxError as error:
+            self.subreaper = False
             reaper = f"no child subreaper ({error})"
         if sandbox.allocator_hardened():
             memory = ("freed runtime memory is overwritten before workers inherit it "
@@ -264,9 +270,10 @@ class Engine:
                       f"{sandbox.HARDENED_ALLOCATOR_ENV['GLIBC_TUNABLES']}) for all of it")
         else:
             memory = "freed runtime memory is not overwritten (no glibc malloc here)"
-        layers["worker_process"] = sandbox.Layer(
-            True, "each execution runs in a fresh pre-forked process with its own session "
-            f"and process group; {reaper}; {memory}")
+        self._worker_process_detail = (
+            "each execution runs in a fresh pre-forked process with its own session and "
+            f"process group; {reaper}; {memory}")
+        layers["worker_process"] = sandbox.Layer(True, self._worker_process_detail)
         if self.sandbox_uid is not None:
             kind = ("dedicated to this runtime" if self.dedicated_uid else
                     "nobody, shared: set EXECUTOR_SANDBOX_UID for a dedicated uid")
@@ -349,16 +356,8 @@ class Engine:
         """RLIMIT_NPROC counts every process and thread of the uid: add to what exists."""
         return _count_tasks_of_uid(self.worker_uid) + self.limits.max_processes
 
-    def _spawn_worker(self) -> None:
-        self._counter += 1
-        workdir = os.path.join(self.state_root, f"w{self._counter}")
-        os.makedirs(os.path.join(workdir, "outputs"), mode=0o700)
-        os.mkdir(os.path.join(workdir, "tmp"), 0o700)
-        if self.sandbox_uid is not None:
-            for path in (workdir, os.path.join(workdir, "outputs"), os.path.join(workdir, "tmp")):
-                os.chown(path, self.sandbox_uid, self.sandbox_uid)
-            os.chmod(workdir, 0o700)
-        plan = sandbox.Plan(
+    def _plan(self, workdir: str) -> sandbox.Plan:
+        return sandbox.Plan(
             workdir=workdir,
             sandbox_uid=self.sandbox_uid,
             namespaces=self.use_namespaces,
@@ -371,17 +370,102 @@ class Engine:
             secrets=list(self.secrets),
             secret_bytes=list(self.secret_bytes),
         )
+
+    def _start_template(self) -> None:
+        """Fork the worker template (template.py) while this process has seen no request.
+
+        It needs the runtime to be a child subreaper: that is what makes each
+        template the runtime's child by the time it becomes a worker.
+        """
+        if not self.subreaper:
+            self._note_template("workers are forked from the runtime itself (no template "
+                                "without a child subreaper)")
+            return
+        self._flush_std_streams()
+        with _live_lock:
+            self._template = Template.start(self.secrets, self.secret_bytes)
+            _live_workers.add(self._template.pid)
+        self._note_template("workers are forked from a template process made at init, which "
+                            "never holds a request, an output or a secret")
+
+    def _stop_template(self) -> None:
+        template, self._template = self._template, None
+        if template is not None:
+            template.stop()
+            with _live_lock:
+                _live_workers.discard(template.pid)
+
+    def _retire_template(self, reason: str) -> None:
+        """Stop using a template that failed; workers are forked from the runtime from now on.
+
+        A new template forked now would carry this process's memory, requests
+        included, into every later worker; a fresh fork per worker at least
+        leaves freed memory to the allocator settings.
+        """
+        self._stop_template()
+        sys.stderr.write(f"executor: {reason}; workers are forked from the runtime from now on\n")
+        self._note_template(f"the worker template was lost ({reason}), so workers are forked "
+                            "from the runtime itself from now on")
+
+    def _note_template(self, note: str) -> None:
+        self.layers["worker_process"] = sandbox.Layer(
+            True, f"{self._worker_process_detail}; {note}")
+
+    @staticmethod
+    def _flush_std_streams() -> None:
+        # A child would otherwise inherit (and could later write) buffered text.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+
+    def _spawn_worker(self) -> None:
+        self._counter += 1
+        workdir = os.path.join(self.state_root, f"w{self._counter}")
+        os.makedirs(os.path.join(workdir, "outputs"), mode=0o700)
+        os.mkdir(os.path.join(workdir, "tmp"), 0o700)
+        if self.sandbox_uid is not None:
+            for path in (workdir, os.path.join(workdir, "outputs"), os.path.join(workdir, "tmp")):
+                os.chown(path, self.sandbox_uid, self.sandbox_uid)
+            os.chmod(workdir, 0o700)
+        plan = self._plan(workdir)
         snapshot = None if (self.use_namespaces or self.in_lambda or self.dedicated_uid) \
             else {path: set(_list_dir(path)) for path in self._scratch_dirs()}
         request_r, request_w = os.pipe()
         result_r, result_w = os.pipe()
         stdout_r, stdout_w = os.pipe()
         stderr_r, stderr_w = os.pipe()
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError, AttributeError):
-                pass
+        pid = None
+        if self._template is not None:
+            pid = self._order_worker(plan, request_r, result_w, stdout_w, stderr_w)
+        if pid is None:
+            pid = self._fork_worker(plan, request_r, result_w, stdout_w, stderr_w)
+        for fd in (request_r, result_w, stdout_w, stderr_w):
+            os.close(fd)
+        for fd in (request_w, result_r, stdout_r, stderr_r):
+            os.set_blocking(fd, False)
+        self._worker = _Worker(pid, workdir, request_w, result_r, stdout_r, stderr_r, snapshot)
+        self._await_ready(self._worker)
+
+    def _order_worker(self, plan: sandbox.Plan, request_r: int, result_w: int, stdout_w: int,
+                      stderr_w: int) -> Optional[int]:
+        """The template becomes the worker; None if it failed (and is retired)."""
+        assert self._template is not None
+        try:
+            with _live_lock:
+                pid, successor = self._template.spawn(plan, self.limits.max_result_bytes,
+                                                      request_r, result_w, stdout_w, stderr_w)
+                _live_workers.add(successor)
+        except TemplateError as error:
+            self._retire_template(str(error))
+            return None
+        return pid
+
+    def _fork_worker(self, plan: sandbox.Plan, request_r: int, result_w: int, stdout_w: int,
+                     stderr_w: int) -> int:
+        """Fork a worker from this process: only without a template (see template.py)."""
+        self._flush_std_streams()
         # Objects that exist now are never garbage in the worker; frozen, the
         # worker's collector skips them instead of touching (and copying)
         # every page of the parent's heap.
@@ -396,12 +480,7 @@ class Engine:
                     os._exit(worker.SETUP_FAILED_EXIT)
             _live_workers.add(pid)
         gc.unfreeze()
-        for fd in (request_r, result_w, stdout_w, stderr_w):
-            os.close(fd)
-        for fd in (request_w, result_r, stdout_r, stderr_r):
-            os.set_blocking(fd, False)
-        self._worker = _Worker(pid, workdir, request_w, result_r, stdout_r, stderr_r, snapshot)
-        self._await_ready(self._worker)
+        return pid
 
     def _await_ready(self, current: _Worker) -> None:
         """Block until the new worker reports its sandbox ready (or failed).
@@ -460,6 +539,7 @@ class Engine:
                 return
             self.closed = True
             self._recycle(spawn=False)
+            self._stop_template()
             _remove_tree(self.state_root)
 
     def __enter__(self) -> "Engine":

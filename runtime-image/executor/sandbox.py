@@ -205,7 +205,7 @@ def wipe_initial_environment_block() -> bool:
 
 
 def scrub_worker_memory(secrets: list[str], secret_bytes: list[bytes]) -> None:
-    """In a fresh worker, overwrite the copies of secrets it inherited by fork.
+    """In a fresh template or worker, overwrite the copies of secrets it inherited by fork.
 
     Best effort by nature (freed memory and other copies may remain); the
     layers that actually keep secrets from the worker are the non-dumpable
@@ -226,9 +226,10 @@ def scrub_worker_memory(secrets: list[str], secret_bytes: list[bytes]) -> None:
         _wipe_bytes(raw)
 
 
-# Freed memory of the runtime keeps its bytes, and every worker is a fork of
-# the runtime: without this, remnants of earlier requests (scripts, inputs,
-# outputs) and of secrets are readable in a later worker's own memory.
+# Freed memory of the runtime keeps its bytes, so a worker forked from the
+# runtime itself (where there is no worker template, see template.py) would
+# find remnants of earlier requests (scripts, inputs, outputs) and of secrets
+# in its own memory.
 # Python's small-object allocator never clears freed blocks, so all
 # allocations go to glibc malloc, which fills freed chunks with a byte
 # (perturb); the per-thread cache skips that filling, so it is off.
@@ -312,6 +313,9 @@ class Plan:
     parent_pid: int
     secrets: list[str]
     secret_bytes: list[bytes]
+    # The template that will fork the next worker, while it is this worker's
+    # child (template.py); None when the runtime forks workers itself.
+    template_pid: Optional[int] = None
 
 
 def _memory_in_use() -> int:

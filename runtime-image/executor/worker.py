@@ -118,7 +118,7 @@ _REFUSED_EVENTS = {
 }
 
 
-def _make_policy(workdir: str, parent_pid: int) -> Any:
+def _make_policy(workdir: str, parent_pid: int, template_pid: Optional[int] = None) -> Any:
     """The PEP 578 audit hook: defence in depth, never the boundary.
 
     CPython documents that hooks can be bypassed by code that reaches C
@@ -144,6 +144,9 @@ def _make_policy(workdir: str, parent_pid: int) -> Any:
     str_type, bytes_type, int_type = str, bytes, int
     is_instance = isinstance
     workdir_prefix = workdir + "/"
+    # Stopping or killing the template would leave the next workers to be
+    # forked from the runtime's own memory.
+    protected = frozenset(pid for pid in (parent_pid, template_pid, -1) if pid is not None)
 
     def refuse(sentence: str) -> NoReturn:
         raise error_class(f"The sandbox refused this: {sentence}.")
@@ -182,7 +185,7 @@ def _make_policy(workdir: str, parent_pid: int) -> Any:
         elif event == "os.kill":
             pid = args[0]
             if is_instance(pid, int_type):
-                if pid == parent_pid or pid == -1:
+                if pid in protected:
                     refuse("signalling the executor is not allowed")
                 if pid < -1 and -pid != getpgid(0):
                     refuse("signalling another process group is not allowed")
@@ -282,7 +285,7 @@ def _setup(plan: sandbox.Plan) -> None:
         del sys.modules[name]
     sys.argv = [SCRIPT_FILENAME]
     sys.path[:] = [p for p in sys.path if p and not p.startswith(plan.workdir)]
-    sys.addaudithook(_make_policy(plan.workdir, plan.parent_pid))
+    sys.addaudithook(_make_policy(plan.workdir, plan.parent_pid, plan.template_pid))
     _warm_up()
     _send_json(b"Y", {})
 

@@ -449,5 +449,41 @@ class LeftoverProcessesTest(EngineTestCase):
         self.assertGreater(response["result"], 150)
 
 
+class WorkerTemplateTest(unittest.TestCase):
+    """Workers come from a template forked at init (template.py), yet stay the runtime's children."""
+
+    def setUp(self) -> None:
+        self.engine = make_engine(preloads="")
+        # Cleanups run last-in first-out: close first, then look for leftovers.
+        self.addCleanup(lambda: self.assertEqual(descendants_of(os.getpid()), []))
+        self.addCleanup(self.engine.close)
+
+    def parent_of(self, pid: int) -> int:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            raw = handle.read()
+        return int(raw[raw.rfind(b")") + 2:].split()[1])
+
+    def test_every_worker_is_a_child_of_the_runtime(self) -> None:
+        template = self.engine._template
+        assert template is not None, self.engine.health()["layers"]["worker_process"]
+        for _ in range(3):
+            parked = self.engine._worker
+            assert parked is not None
+            self.assertEqual(self.parent_of(parked.pid), os.getpid())
+            self.assertEqual(self.parent_of(template.pid), parked.pid)
+            self.assertEqual(run(self.engine, "def main():\n    return 1\n")["result"], 1)
+
+    def test_a_lost_template_leaves_workers_forked_by_the_runtime(self) -> None:
+        template = self.engine._template
+        assert template is not None
+        os.kill(template.pid, signal.SIGKILL)
+        self.engine.recycle()
+        self.assertIsNone(self.engine._template)
+        self.assertIn("template was lost",
+                      self.engine.health()["layers"]["worker_process"]["detail"])
+        for _ in range(2):
+            self.assertEqual(run(self.engine, "def main():\n    return 2\n")["result"], 2)
+
+
 if __name__ == "__main__":
     unittest.main()
