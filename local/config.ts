@@ -55,7 +55,7 @@ export const SETTINGS: readonly Setting[] = [
   { variable: 'PORT', description: 'TCP port (0 picks a free port).', defaultText: '3000' },
   { variable: 'SANDBOX_CONCURRENCY', description: 'Executor runtimes (simulated execution environments) running in parallel, 1 to 64.', defaultText: '2' },
   { variable: 'SANDBOX_PYTHON', description: 'Python 3.9+ interpreter for the executor; use one that has numpy, pandas and matplotlib.', defaultText: 'python3' },
-  { variable: 'QUEUE_LIMIT', description: 'Invocations waiting for a free runtime before new ones are refused (HTTP 503 / Lambda 429).', defaultText: '32' },
+  { variable: 'QUEUE_LIMIT', description: 'Invocations waiting for a free runtime before new ones are refused (HTTP 429 / Lambda TooManyRequestsException).', defaultText: '32' },
   { variable: 'FUNCTION_TIMEOUT_S', description: 'Function timeout of the simulated executor Lambda; must leave 2 s above EXECUTOR_MAX_TIMEOUT_MS.', defaultText: '30' },
   { variable: 'ARTIFACT_RETENTION_MS', description: 'How long artifact files stay downloadable.', defaultText: '3600000 (1 hour)' },
   { variable: 'LOCAL_TOKEN', description: 'Bearer token for the API (at least 16 characters); also the AWS access key id for the Invoke API.', defaultText: 'unset (no token on loopback)' },

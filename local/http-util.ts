@@ -1,8 +1,10 @@
 /**
- * Small HTTP helpers shared by the local server's routes: JSON answers and
- * bounded body reading (size cap and deadline enforced while streaming).
+ * Small HTTP helpers shared by the local server's routes: JSON answers,
+ * bounded body reading (size cap and deadline enforced while streaming) and
+ * JSON answers to requests Node's HTTP parser refuses.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { maxHeaderSize, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 
 export function sendJson(
   res: ServerResponse,
@@ -93,15 +95,23 @@ export function readBody(req: IncomingMessage, options: ReadBodyOptions): Promis
 /**
  * After answering before the body was fully read: the client may still be
  * sending. Closing at once would reset the connection before the client
- * reads the answer, so the rest is discarded for a short while, then the
- * socket is closed.
+ * reads the answer (it sees EPIPE or ECONNRESET instead), so the rest is
+ * read and discarded for up to lingerMs. A body that ends in time leaves the
+ * connection in step, and it stays open as any keep-alive connection; one
+ * still arriving after lingerMs is cut off. The answer must therefore not
+ * say `Connection: close` unless lingerMs is 0 (Node closes such a
+ * connection as soon as the answer is written).
  */
 export function finishEarly(req: IncomingMessage, res: ServerResponse, lingerMs = 2000): void {
   res.on('finish', () => {
     req.on('data', () => undefined);
     req.resume();
+    if (req.complete) {
+      return;
+    }
     const timer = setTimeout(() => req.socket.destroy(), lingerMs);
     timer.unref();
+    req.once('end', () => clearTimeout(timer));
     req.socket.once('close', () => clearTimeout(timer));
   });
 }
@@ -113,4 +123,107 @@ export function headerValue(req: IncomingMessage, name: string): string | undefi
     return value.join(', ');
   }
   return value;
+}
+
+/** A request Node's HTTP parser refused before any route saw it. */
+export interface MalformedRequest {
+  readonly statusCode: number;
+  /** One sentence saying what was wrong. */
+  readonly message: string;
+  /** The request target, when the request line could be read (it picks the API's error shape). */
+  readonly target?: string;
+}
+
+/** The JSON body (and extra headers) of an error answer written straight to a socket. */
+export interface ErrorAnswer {
+  readonly body: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+type ParserError = Error & { code?: string; reason?: string; rawPacket?: Buffer };
+
+/** What each llhttp refusal means, said so that the client's author can fix it. */
+const PARSER_ERRORS: Readonly<Record<string, string>> = {
+  HPE_INVALID_CONTENT_LENGTH: 'its Content-Length header is not a whole number',
+  HPE_UNEXPECTED_CONTENT_LENGTH: 'it repeats Content-Length or sends it together with Transfer-Encoding',
+  HPE_INVALID_TRANSFER_ENCODING: 'its Transfer-Encoding is not chunked or is sent together with Content-Length',
+  HPE_INVALID_CHUNK_SIZE: 'a chunk size of its chunked body is not a hexadecimal number',
+  HPE_INVALID_HEADER_TOKEN: 'a header name or value contains a character HTTP does not allow',
+  HPE_INVALID_METHOD: 'its request line does not start with an HTTP method',
+  HPE_INVALID_URL: 'its request target contains a character HTTP does not allow',
+  HPE_INVALID_VERSION: 'its request line does not end with HTTP/1.0 or HTTP/1.1',
+  HPE_INVALID_CONSTANT: 'its request line or headers are not HTTP/1.1 syntax',
+  HPE_LF_EXPECTED: 'a line of its head does not end with CRLF',
+  HPE_CR_EXPECTED: 'a line of its head does not end with CRLF',
+  HPE_STRICT: 'it breaks the HTTP/1.1 syntax',
+};
+
+/** Status and sentence for a parser refusal, as Node's default answer would pick the status. */
+export function describeClientError(error: ParserError, server: Pick<Server, 'headersTimeout' | 'requestTimeout'>): MalformedRequest {
+  const head = error.rawPacket?.subarray(0, 8192).toString('latin1') ?? '';
+  const target = /^[A-Za-z]+ (\S+) HTTP\//.exec(head)?.[1];
+  const withTarget = (answer: Omit<MalformedRequest, 'target'>): MalformedRequest => (target !== undefined ? { ...answer, target } : answer);
+  switch (error.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return withTarget({
+        statusCode: 431,
+        message: `The request head is larger than the ${maxHeaderSize} bytes the server accepts; send fewer or shorter headers.`,
+      });
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return withTarget({ statusCode: 413, message: 'The chunk extensions of the request body are larger than the server accepts; send the body without them.' });
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return withTarget({
+        statusCode: 408,
+        message:
+          `The request did not arrive in time: the server waits ${server.headersTimeout} ms for the headers ` +
+          `and ${server.requestTimeout} ms for the whole request; send the whole request at once.`,
+      });
+    default: {
+      const known = error.code !== undefined ? PARSER_ERRORS[error.code] : undefined;
+      const reason = (error.reason ?? error.message).replace(/[^\x20-\x7e]/g, '?').slice(0, 120);
+      return withTarget({
+        statusCode: 400,
+        message: `The HTTP request is malformed: ${known ?? `the server's HTTP parser refused it (${error.code ?? 'unknown error'}: ${reason})`}; fix the request's framing and send it again.`,
+      });
+    }
+  }
+}
+
+/**
+ * Answers requests Node's HTTP parser refuses (bad Content-Length, CL with
+ * TE, bad chunk size, garbage request line, oversized head, header or
+ * request timeout) with a JSON error built by `render` instead of Node's bare
+ * `400 Bad Request`, then closes the connection: after a framing error the
+ * rest of the stream cannot be trusted.
+ */
+export function answerMalformedRequests(server: Server, render: (problem: MalformedRequest) => ErrorAnswer): void {
+  const answered = new WeakSet<Duplex>();
+  server.on('clientError', (error: ParserError, socket: Duplex) => {
+    if (answered.has(socket)) {
+      return; // the parser may complain again about bytes that follow; one answer is enough
+    }
+    answered.add(socket);
+    // As Node's own handler does: answer only when no response has started on this connection.
+    const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent === true) {
+      socket.destroy();
+      return;
+    }
+    const problem = describeClientError(error, server);
+    const answer = render(problem);
+    const text = JSON.stringify(answer.body);
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/json',
+      'Content-Length': String(Buffer.byteLength(text)),
+      'Cache-Control': 'no-store',
+      'X-Content-Type-Options': 'nosniff',
+      ...answer.headers,
+      Connection: 'close',
+    };
+    const head = [`HTTP/1.1 ${problem.statusCode} ${STATUS_CODES[problem.statusCode] ?? 'Error'}`, ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`)];
+    const timer = setTimeout(() => socket.destroy(), 2000);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    socket.end(`${head.join('\r\n')}\r\n\r\n${text}`, () => socket.destroy());
+  });
 }

@@ -10,7 +10,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { finishEarly, readBody, sendJson } from './http-util';
+import { finishEarly, readBody, sendJson, type ErrorAnswer, type MalformedRequest } from './http-util';
 import { InvocationCancelledError, PoolStoppedError, QueueFullError, type RuntimePool } from './runtime-pool';
 
 /** Lambda's synchronous invocation payload limit. */
@@ -31,6 +31,20 @@ export function functionArn(functionName: string): string {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** A Lambda API error: `{"Type", "message"}` with the code in `x-amzn-ErrorType`, which is what the SDKs read. */
+function lambdaErrorAnswer(
+  statusCode: number,
+  code: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): ErrorAnswer {
+  return {
+    body: { Type: statusCode >= 500 ? 'Service' : 'User', message, ...extra },
+    headers: { 'x-amzn-ErrorType': code, 'x-amzn-RequestId': randomUUID(), ...headers },
+  };
+}
+
 function lambdaError(
   res: ServerResponse,
   statusCode: number,
@@ -39,11 +53,15 @@ function lambdaError(
   extra: Record<string, unknown> = {},
   headers: Record<string, string> = {},
 ): void {
-  sendJson(res, statusCode, { Type: statusCode >= 500 ? 'Service' : 'User', message, ...extra }, {
-    'x-amzn-ErrorType': code,
-    'x-amzn-RequestId': randomUUID(),
-    ...headers,
-  });
+  const answer = lambdaErrorAnswer(statusCode, code, message, extra, headers);
+  sendJson(res, statusCode, answer.body, answer.headers);
+}
+
+/** The Invoke API's answer to a request Node's HTTP parser refused (see answerMalformedRequests). */
+export function malformedInvokeAnswer(problem: MalformedRequest): ErrorAnswer {
+  const code =
+    problem.statusCode === 408 ? 'RequestTimeoutException' : problem.statusCode === 413 || problem.statusCode === 431 ? 'RequestTooLargeException' : 'InvalidRequestContentException';
+  return lambdaErrorAnswer(problem.statusCode, code, problem.message);
 }
 
 /**
@@ -130,14 +148,7 @@ export async function handleInvoke(
   const body = await readBody(req, { maxBytes: MAX_INVOKE_PAYLOAD_BYTES, timeoutMs: options.bodyTimeoutMs });
   if (body.kind === 'tooLarge') {
     finishEarly(req, res);
-    lambdaError(
-      res,
-      413,
-      'RequestTooLargeException',
-      `Request must be smaller than ${MAX_INVOKE_PAYLOAD_BYTES} bytes for the InvokeFunction operation.`,
-      {},
-      { Connection: 'close' },
-    );
+    lambdaError(res, 413, 'RequestTooLargeException', `Request must be smaller than ${MAX_INVOKE_PAYLOAD_BYTES} bytes for the InvokeFunction operation.`);
     return;
   }
   if (body.kind === 'timeout') {

@@ -19,7 +19,12 @@ export interface ProcessInfo {
   readonly uid: number;
   /** Kernel state letter: R, S, D, T, Z (zombie: dead, waiting to be reaped), ... */
   readonly state: string;
+  /** Start time in clock ticks after boot: with the pid, it names one process even if the pid is reused. */
+  readonly startTicks: number;
 }
+
+/** Processes once seen in a family, by pid with their start time, so a reused pid is never mistaken for one. */
+export type KnownMembers = Map<number, number>;
 
 const HAS_PROC = process.platform === 'linux';
 
@@ -36,6 +41,7 @@ function readProcess(pid: number): ProcessInfo | undefined {
       ppid: Number(fields[1]),
       pgid: Number(fields[2]),
       sid: Number(fields[3]),
+      startTicks: Number(fields[19]),
       uid: uidLine ? Number(uidLine[1]) : -1,
     };
   } catch {
@@ -67,8 +73,13 @@ export interface ProcessFamily {
   readonly sandboxUid?: number;
 }
 
-/** Every live process that belongs to the family (the leader included while it lives). */
-export function findFamily(family: ProcessFamily, processes: readonly ProcessInfo[] = listProcesses()): ProcessInfo[] {
+/**
+ * Every live process that belongs to the family (the leader included while
+ * it lives), and every process in `known` that still exists: a member that
+ * left the session is traceable only through its parent, and once the
+ * leader dies it is reparented to init and would be lost without it.
+ */
+export function findFamily(family: ProcessFamily, processes: readonly ProcessInfo[] = listProcesses(), known?: ReadonlyMap<number, number>): ProcessInfo[] {
   const ownPid = process.pid;
   const members = new Set<number>();
   for (const info of processes) {
@@ -79,7 +90,8 @@ export function findFamily(family: ProcessFamily, processes: readonly ProcessInf
       info.pid === family.leaderPid ||
       info.sid === family.leaderPid ||
       info.pgid === family.leaderPid ||
-      (family.sandboxUid !== undefined && info.uid === family.sandboxUid)
+      (family.sandboxUid !== undefined && info.uid === family.sandboxUid) ||
+      known?.get(info.pid) === info.startTicks
     ) {
       members.add(info.pid);
     }
@@ -106,13 +118,27 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
+/** Adds the family's current members to `known` (call it while the leader lives, before any signal). */
+export function rememberFamily(family: ProcessFamily, known: KnownMembers): KnownMembers {
+  for (const info of findFamily(family, listProcesses(), known)) {
+    known.set(info.pid, info.startTicks);
+  }
+  return known;
+}
+
 /**
  * SIGKILLs the family until none of it is left alive. Bounded: a fork bomb
  * can create members between a scan and the kill, and a killed process stays
  * visible (not yet a zombie) for a moment, so it rescans a few times with
- * short pauses. Returns the number of processes still alive at the end.
+ * short pauses. The members are listed before the leader is killed and kept
+ * in `known` (which may hold members seen earlier), so that those that left
+ * its session are still found after it died. Returns the number of
+ * processes still alive at the end.
  */
-export async function killFamily(family: ProcessFamily, maxWaitMs = 3000): Promise<number> {
+export async function killFamily(family: ProcessFamily, maxWaitMs = 3000, known: KnownMembers = new Map()): Promise<number> {
+  if (HAS_PROC) {
+    rememberFamily(family, known);
+  }
   signal(-family.leaderPid, 'SIGKILL');
   signal(family.leaderPid, 'SIGKILL');
   if (!HAS_PROC) {
@@ -121,9 +147,12 @@ export async function killFamily(family: ProcessFamily, maxWaitMs = 3000): Promi
   const deadline = Date.now() + maxWaitMs;
   for (;;) {
     // Zombies hold nothing and cannot be killed again; their parent or init reaps them.
-    const alive = findFamily(family).filter((info) => info.state !== 'Z' && info.state !== 'X');
+    const alive = findFamily(family, listProcesses(), known).filter((info) => info.state !== 'Z' && info.state !== 'X');
     if (alive.length === 0) {
       return 0;
+    }
+    for (const info of alive) {
+      known.set(info.pid, info.startTicks);
     }
     // Stop first so a forking member cannot replace itself between kills.
     for (const info of alive) {

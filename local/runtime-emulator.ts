@@ -23,14 +23,21 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { killFamily } from './process-tree';
-import { readBody, sendJson } from './http-util';
+import { killFamily, rememberFamily, type KnownMembers } from './process-tree';
+import { answerMalformedRequests, readBody, sendJson } from './http-util';
+import { removeRuntimeStateDirs } from './state-dirs';
 
 /** Lambda's synchronous response payload limit (the RIE's MaxPayloadSize). */
 export const MAX_RUNTIME_RESPONSE_BYTES = 6 * 1024 * 1024 + 100;
 /** Log tail returned with `LogType: Tail`, as Lambda does (last 4 KB). */
 const LOG_TAIL_BYTES = 4096;
 const RUNTIME_API_BODY_TIMEOUT_MS = 30000;
+/**
+ * How long a runtime asked to stop (SIGTERM) may take to kill its worker and
+ * remove its state folder before it is SIGKILLed. Lambda gives a runtime
+ * with extensions 500 ms; a busy laptop needs longer.
+ */
+const STOP_GRACE_MS = 3000;
 
 export interface Invocation {
   /** Lambda request id, sent as Lambda-Runtime-Aws-Request-Id. */
@@ -94,6 +101,8 @@ interface Incarnation {
   pid?: number;
   startedAt: number;
   exited: boolean;
+  /** Processes seen in its family, kept so those that left its session are found after it died. */
+  readonly known: KnownMembers;
   readonly exitedPromise: Promise<void>;
   markExited: () => void;
 }
@@ -214,9 +223,29 @@ export class RuntimeEnvironment extends EventEmitter {
     const incarnation = this.incarnation;
     this.setState('stopped');
     if (incarnation !== undefined) {
+      await this.askToExit(incarnation);
       await this.teardown(incarnation);
     }
     rmSync(this.options.tmpDir, { recursive: true, force: true });
+  }
+
+  /**
+   * SIGTERM first, as Lambda ends a runtime at shutdown: the executor then
+   * kills its worker and removes its own state folder. Whatever is still
+   * alive after STOP_GRACE_MS is SIGKILLed by the teardown.
+   */
+  private async askToExit(incarnation: Incarnation): Promise<void> {
+    if (incarnation.pid === undefined || incarnation.child === undefined || incarnation.exited) {
+      return;
+    }
+    // Listed while the runtime lives: a process that left its session can be traced to it only now.
+    rememberFamily({ leaderPid: incarnation.pid, sandboxUid: this.options.sandboxUid }, incarnation.known);
+    try {
+      process.kill(incarnation.pid, 'SIGTERM');
+    } catch {
+      return; // already gone
+    }
+    await Promise.race([incarnation.exitedPromise, delay(STOP_GRACE_MS)]);
   }
 
   private setState(state: RuntimeState): void {
@@ -242,7 +271,8 @@ export class RuntimeEnvironment extends EventEmitter {
     server.requestTimeout = 0;
     server.headersTimeout = 10000;
     server.keepAliveTimeout = 0;
-    const incarnation: Incarnation = { server, generation, startedAt: Date.now(), exited: false, exitedPromise, markExited };
+    answerMalformedRequests(server, (problem) => ({ body: { errorType: 'InvalidRequest', errorMessage: problem.message } }));
+    const incarnation: Incarnation = { server, generation, startedAt: Date.now(), exited: false, known: new Map(), exitedPromise, markExited };
     this.incarnation = incarnation;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -402,7 +432,7 @@ export class RuntimeEnvironment extends EventEmitter {
       this.heldNext = undefined;
     }
     if (incarnation.pid !== undefined) {
-      await this.killAll(incarnation.pid);
+      await this.killAll(incarnation.pid, incarnation.known);
     }
     incarnation.server.closeAllConnections();
     await new Promise<void>((resolve) => incarnation.server.close(() => resolve()));
@@ -412,12 +442,16 @@ export class RuntimeEnvironment extends EventEmitter {
     }
     if (incarnation.pid !== undefined) {
       // Stragglers forked between the first sweep and the leader's death.
-      await this.killAll(incarnation.pid);
+      await this.killAll(incarnation.pid, incarnation.known);
+      // A SIGKILLed runtime could not remove its state folder.
+      await removeRuntimeStateDirs(incarnation.pid).catch((error: Error) =>
+        this.options.logLine?.(`runtime ${this.options.slot}: could not remove the old runtime's state folder: ${error.message}`),
+      );
     }
   }
 
-  private async killAll(leaderPid: number): Promise<void> {
-    const alive = await killFamily({ leaderPid, sandboxUid: this.options.sandboxUid });
+  private async killAll(leaderPid: number, known: KnownMembers): Promise<void> {
+    const alive = await killFamily({ leaderPid, sandboxUid: this.options.sandboxUid }, undefined, known);
     if (alive > 0) {
       this.options.logLine?.(`runtime ${this.options.slot}: ${alive} process(es) of the old runtime survived SIGKILL (uninterruptible?); check with ps.`);
     }
@@ -455,6 +489,11 @@ export class RuntimeEnvironment extends EventEmitter {
   }
 
   private onNext(req: IncomingMessage, res: ServerResponse): void {
+    if (this.stopping) {
+      // Asking for work while being stopped: it waits, as on Lambda, until the runtime is gone.
+      req.resume();
+      return;
+    }
     if (this.stateValue === 'starting') {
       clearTimeout(this.initTimer);
       this.consecutiveInitFailures = 0;

@@ -130,8 +130,10 @@ export class RuntimePool {
     if (options.signal?.aborted) {
       return Promise.reject(new InvocationCancelledError('The caller went away before the invocation started.'));
     }
-    const idle = this.environments.find((environment) => environment.isIdle);
-    if (idle === undefined && this.queue.length >= this.options.queueLimit) {
+    // A runtime still recycling after its last invocation ('finishing') takes the next one within moments:
+    // it counts as free, so only work beyond the runtimes and QUEUE_LIMIT is ever turned away.
+    const free = this.environments.filter((environment) => environment.isIdle || environment.state === 'finishing').length;
+    if (this.queue.length >= this.options.queueLimit + free) {
       return Promise.reject(
         new QueueFullError(
           `Rate exceeded: all ${this.options.size} local runtimes are busy and ${this.queue.length} invocations are already waiting ` +

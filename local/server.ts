@@ -19,8 +19,8 @@ import { toProxyEvent, writeProxyResult } from './api-gateway';
 import { ArtifactStore } from './artifacts';
 import { checkAccess } from './auth';
 import type { LocalConfig } from './config';
-import { finishEarly, readBody, sendJson } from './http-util';
-import { functionArn, handleInvoke, INVOKE_PATH_PREFIX, LOCAL_REGION } from './invoke-api';
+import { answerMalformedRequests, finishEarly, readBody, sendJson, type MalformedRequest } from './http-util';
+import { functionArn, handleInvoke, INVOKE_PATH_PREFIX, LOCAL_REGION, malformedInvokeAnswer } from './invoke-api';
 import { bundlePlayground, type PlaygroundAssets } from './playground/bundle';
 import { RuntimePool, type PoolHealth } from './runtime-pool';
 
@@ -118,6 +118,9 @@ export class LocalServer {
     // Backstop behind the per-body deadline; executions themselves may take FUNCTION_TIMEOUT_S.
     this.server.requestTimeout = config.bodyTimeoutMs + 5000;
     this.server.keepAliveTimeout = 5000;
+    answerMalformedRequests(this.server, (problem) =>
+      isInvokePath(problem.target) ? malformedInvokeAnswer(problem) : { body: malformedApiAnswer(problem) },
+    );
   }
 
   get port(): number {
@@ -252,7 +255,7 @@ export class LocalServer {
       res.setHeader('Connection', 'close');
     }
 
-    if (path.startsWith(INVOKE_PATH_PREFIX) || path === '/2015-03-31/functions') {
+    if (isInvokePath(path)) {
       const loopbackPeer = /^(127\.|::1$|::ffff:127\.)/.test(req.socket.remoteAddress ?? '');
       const denied = checkAccess(req, 'invoke', policy, loopbackPeer);
       if (denied !== undefined) {
@@ -331,9 +334,7 @@ export class LocalServer {
     const body = await readBody(req, { maxBytes: config.limits.maxRequestBytes, timeoutMs: config.bodyTimeoutMs });
     if (body.kind === 'tooLarge') {
       finishEarly(req, res);
-      sendJson(res, statusForErrorType('RequestTooLarge'), errorResponse('RequestTooLarge', messages.bodyTooLarge(config.limits.maxRequestBytes), requestId), {
-        Connection: 'close',
-      });
+      sendJson(res, statusForErrorType('RequestTooLarge'), errorResponse('RequestTooLarge', messages.bodyTooLarge(config.limits.maxRequestBytes), requestId));
       return;
     }
     if (body.kind === 'timeout') {
@@ -374,6 +375,16 @@ export class LocalServer {
       return result;
     }
   }
+}
+
+function isInvokePath(path: string | undefined): boolean {
+  return path !== undefined && (path.startsWith(INVOKE_PATH_PREFIX) || path === '/2015-03-31/functions');
+}
+
+/** The HTTP API's answer to a request Node's HTTP parser refused: the contract's error shape. */
+function malformedApiAnswer(problem: MalformedRequest): ReturnType<typeof errorResponse> {
+  const errorType = problem.statusCode === 413 || problem.statusCode === 431 ? 'RequestTooLarge' : 'InvalidRequest';
+  return errorResponse(errorType, problem.message, randomUUID());
 }
 
 function lambdaContext(requestId: string, timeoutMs: number): Context {

@@ -133,9 +133,17 @@ def handle(engine: Engine, invocation: Invocation) -> dict[str, Any]:
     return engine.execute(event, invocation.request_id, invocation.deadline_ms)
 
 
+# Set by the SIGTERM handler. Its SystemExit is lost when the signal lands in
+# an os.fork() callback (logging's at-fork lock release ignores exceptions),
+# so the loop also checks this before it blocks in /next again.
+_stop_requested = False
+
+
 def serve(client: RuntimeClient, engine: Engine, max_invocations: Optional[int] = None) -> None:
     handled = 0
     while max_invocations is None or handled < max_invocations:
+        if _stop_requested:
+            raise SystemExit(0)
         _invoke_once(client, engine)
         handled += 1
         # After the response, and after every reference to this request's
@@ -195,6 +203,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     def stop(number: int, frame: Any) -> None:
         # Lambda (with extensions) and the local server end a runtime with
         # SIGTERM: leave no worker or leftover behind.
+        global _stop_requested
+        _stop_requested = True
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)

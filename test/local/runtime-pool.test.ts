@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolvePython } from '../../local/python';
-import { findFamily } from '../../local/process-tree';
+import { findFamily, listProcesses } from '../../local/process-tree';
 import { QueueFullError, RuntimePool } from '../../local/runtime-pool';
 import type { InvocationOutcome } from '../../local/runtime-emulator';
 
@@ -202,6 +202,8 @@ describe('Lambda Runtime API emulator', () => {
     expect(findFamily({ leaderPid: runtimePid }).map((info) => info.pid)).toContain(orphan);
     await pool.stop('test');
     expect(findFamily({ leaderPid: runtimePid })).toEqual([]);
+    // Checked by pid too: once the runtime is dead the orphan is init's child and no longer traceable to it.
+    expect(listProcesses().filter((info) => info.pid === orphan && info.state !== 'Z' && info.state !== 'X')).toEqual([]);
     expect(existsSync(join(tempRoot, 'runtime-1'))).toBe(false);
   });
 });
