@@ -5,6 +5,8 @@
  * `resolveConfig`, and then flow unchanged into the constructs.
  */
 
+import { limitsToEnv, type ConfigurableLimits } from '../lambda/contract/limits';
+
 /** Thrown when a setting is invalid; the message names the setting and the fix. */
 export class ConfigurationError extends Error {
   constructor(message: string) {
@@ -13,34 +15,12 @@ export class ConfigurationError extends Error {
   }
 }
 
-/** The limits one execution runs under (DESIGN section 6, contract/README.md). */
-export interface ExecutorLimits {
-  /** Per-request timeout when the request has no `timeoutMs`. */
-  readonly defaultTimeoutMs: number;
-  /** Lowest accepted `timeoutMs`. */
-  readonly minTimeoutMs: number;
-  /** Highest accepted `timeoutMs`; at least 2 s below the Lambda timeout. */
-  readonly maxTimeoutMs: number;
-  /** Largest accepted script, UTF-8 bytes. */
-  readonly maxScriptBytes: number;
-  /** Largest accepted request, compact JSON in UTF-8 bytes. */
-  readonly maxRequestBytes: number;
-  readonly maxStdoutBytes: number;
-  readonly maxStderrBytes: number;
-  /** Largest encoded `result`. */
-  readonly maxResultBytes: number;
-  /** Files returned from `./outputs/`. */
-  readonly maxArtifacts: number;
-  /** Size of one returned file. */
-  readonly maxArtifactBytes: number;
-  /** Processes and threads one execution may have at once. */
-  readonly maxProcesses: number;
-  /** Largest single file a script may write. */
-  readonly maxFileBytes: number;
-  /** Memory limit of the worker process. */
-  readonly workerMemoryMiB: number;
-  /** Open file descriptors of the worker. */
-  readonly maxOpenFiles: number;
+/**
+ * The limits one execution runs under (DESIGN section 6): the contract's
+ * configurable limits (their variables, defaults and meanings are
+ * LIMIT_SPECS in lambda/contract/limits.ts) plus the executor's preloads.
+ */
+export interface ExecutorLimits extends ConfigurableLimits {
   /** Modules the executor parent imports once at init, so workers start warm. */
   readonly preloads: readonly string[];
 }
@@ -396,23 +376,7 @@ export function stackName(config: SecurePythonExecutorConfig): string {
  * enforce the same numbers.
  */
 export function limitsToEnvironment(limits: ExecutorLimits): Record<string, string> {
-  return {
-    EXECUTOR_DEFAULT_TIMEOUT_MS: String(limits.defaultTimeoutMs),
-    EXECUTOR_MIN_TIMEOUT_MS: String(limits.minTimeoutMs),
-    EXECUTOR_MAX_TIMEOUT_MS: String(limits.maxTimeoutMs),
-    EXECUTOR_MAX_SCRIPT_BYTES: String(limits.maxScriptBytes),
-    EXECUTOR_MAX_REQUEST_BYTES: String(limits.maxRequestBytes),
-    EXECUTOR_MAX_STDOUT_BYTES: String(limits.maxStdoutBytes),
-    EXECUTOR_MAX_STDERR_BYTES: String(limits.maxStderrBytes),
-    EXECUTOR_MAX_RESULT_BYTES: String(limits.maxResultBytes),
-    EXECUTOR_MAX_ARTIFACTS: String(limits.maxArtifacts),
-    EXECUTOR_MAX_ARTIFACT_BYTES: String(limits.maxArtifactBytes),
-    EXECUTOR_MAX_PROCESSES: String(limits.maxProcesses),
-    EXECUTOR_MAX_FILE_BYTES: String(limits.maxFileBytes),
-    EXECUTOR_WORKER_MEMORY_MIB: String(limits.workerMemoryMiB),
-    EXECUTOR_MAX_OPEN_FILES: String(limits.maxOpenFiles),
-    EXECUTOR_PRELOADS: limits.preloads.join(','),
-    // EXECUTOR_SANDBOX_UID stays unset (off): Lambda never runs the runtime as
-    // root, so there is no other uid to switch to; only the local server sets it.
-  };
+  // EXECUTOR_SANDBOX_UID stays unset (off): Lambda never runs the runtime as
+  // root, so there is no other uid to switch to; only the local server sets it.
+  return { ...limitsToEnv(limits), EXECUTOR_PRELOADS: limits.preloads.join(',') };
 }

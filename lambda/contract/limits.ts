@@ -25,6 +25,9 @@ export interface ContractLimits {
 
 type ConfigurableLimit = Exclude<keyof ContractLimits, 'maxNestingDepth'>;
 
+/** The limits a deployment or the local server can set (all but the fixed nesting depth). */
+export type ConfigurableLimits = Pick<ContractLimits, ConfigurableLimit>;
+
 interface LimitSpec {
   readonly env: string;
   readonly defaultValue: number;
@@ -97,7 +100,7 @@ export function readContractLimits(env: NodeJS.ProcessEnv = process.env): Contra
 }
 
 /** The environment variables that carry `limits`, for the CDK stack and the local server to hand to the executor. */
-export function limitsToEnv(limits: ContractLimits): Record<string, string> {
+export function limitsToEnv(limits: ConfigurableLimits): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, spec] of Object.entries(LIMIT_SPECS) as [ConfigurableLimit, LimitSpec][]) {
     env[spec.env] = String(limits[key]);
