@@ -24,6 +24,9 @@ const RUNTIMES = envInt('SOAK_RUNTIMES', 2);
 /** Memory may wobble by this much (plus 10 %) between the first and the last minute and still count as flat. */
 const RSS_SLACK_BYTES = 16 * 1024 * 1024;
 const FD_SLACK = 8;
+/** When the idle process count is first taken (after the warm-up minute), and how long it may take to settle. */
+const IDLE_BASELINE_AFTER_S = Math.min(60, Math.max(1, Math.floor(SOAK_SECONDS / 3)));
+const IDLE_SETTLE_MAX_MS = 10_000;
 
 interface Kind {
   readonly name: string;
@@ -118,18 +121,25 @@ async function main(): Promise<number> {
   const outcomes = new Map<string, Tally>();
   const unexpected: string[] = [];
   let requests = 0;
+  let inFlight = 0;
   let running = true;
+  // While set, lanes wait before sending: the process count is only
+  // meaningful with no execution in flight (a fork bomb alone adds 16).
+  let gate: Promise<void> | undefined;
   let n = 0;
   const runTag = randomUUID().slice(0, 8);
   const startedAt = Date.now();
 
   const lane = async (): Promise<void> => {
     while (running) {
+      while (gate !== undefined) await gate;
+      if (!running) break;
       let roll = Math.random() * TOTAL_WEIGHT;
       const kind = KINDS.find((candidate) => (roll -= candidate.weight) <= 0) ?? KINDS[0]!;
       n += 1;
       const current = n;
       const tag = `${runTag}-${current}`;
+      inFlight += 1;
       try {
         const reply = await send(server.url, {
           path: kind.name.endsWith('Invoke API') ? INVOKE_PATH : '/execute',
@@ -146,6 +156,7 @@ async function main(): Promise<number> {
       } catch (error) {
         unexpected.push(`${kind.name} #${current}: ${(error as Error).message}`);
       }
+      inFlight -= 1;
       requests += 1;
     }
   };
@@ -190,13 +201,44 @@ async function main(): Promise<number> {
     process.stdout.write(`${cells.join('\t')}\n`);
   };
 
+  /**
+   * The server's descendants once traffic is paused and every runtime has
+   * recycled: runtimes, their templates and parked workers, nothing else. A
+   * leak raises this floor; executions in flight do not.
+   */
+  const idleProcessCount = async (): Promise<number> => {
+    let release: () => void = () => undefined;
+    gate = new Promise((resolve) => { release = resolve; });
+    try {
+      while (inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      const settleBy = Date.now() + IDLE_SETTLE_MAX_MS;
+      let previous = -1;
+      let steady = 0;
+      while (Date.now() < settleBy && steady < 3) {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const count = descendants(server.pid).length;
+        steady = count === previous ? steady + 1 : 0;
+        previous = count;
+      }
+      return previous;
+    } finally {
+      gate = undefined;
+      release();
+    }
+  };
+
   const lanes = Array.from({ length: CONCURRENCY }, () => lane());
+  let idleAtStart: number | undefined;
   const endAt = startedAt + SOAK_SECONDS * 1000;
   while (Date.now() < endAt) {
     await new Promise((resolve) => setTimeout(resolve, Math.min(SAMPLE_SECONDS * 1000, Math.max(0, endAt - Date.now()))));
     const sample = await takeSample();
     samples.push(sample);
     print(sample);
+    if (idleAtStart === undefined && Date.now() - startedAt >= IDLE_BASELINE_AFTER_S * 1000 && Date.now() < endAt) {
+      idleAtStart = await idleProcessCount();
+      process.stdout.write(`idle process count after ${IDLE_BASELINE_AFTER_S} s: ${idleAtStart}\n`);
+    }
   }
   running = false;
   await Promise.all(lanes);
@@ -222,7 +264,12 @@ async function main(): Promise<number> {
     compare(`runtime ${slot} RSS MiB`, (sample) => sample.runtimes.get(slot)?.rss, RSS_SLACK_BYTES, mb, 0.1);
     compare(`runtime ${slot} fds`, (sample) => sample.runtimes.get(slot)?.fds, FD_SLACK, (value) => value.toFixed(1), 0);
   }
-  compare('server processes', (sample) => sample.processes, 4, (value) => value.toFixed(1), 0);
+  const idleAtEnd = await idleProcessCount();
+  if (idleAtStart !== undefined) {
+    const ok = idleAtEnd <= idleAtStart;
+    flat &&= ok;
+    verdicts.push(`server processes when idle: after ${IDLE_BASELINE_AFTER_S} s ${idleAtStart} -> at the end ${idleAtEnd} ${ok ? 'flat' : 'GROWING'}`);
+  }
 
   const report = await shutdownAndInspect(tracked);
   process.stdout.write(`\n${requests} requests in ${elapsedS.toFixed(0)} s (${(requests / elapsedS).toFixed(1)} req/s)\n`);
