@@ -5,7 +5,7 @@
  * `resolveConfig`, and then flow unchanged into the constructs.
  */
 
-import { limitsToEnv, type ConfigurableLimits } from '../lambda/contract/limits';
+import { LIMIT_SPECS, limitsToEnv, type ConfigurableLimits } from '../lambda/contract/limits';
 
 /** Thrown when a setting is invalid; the message names the setting and the fix. */
 export class ConfigurationError extends Error {
@@ -207,25 +207,30 @@ function parseContextValue(setting: SettingDoc, raw: unknown): unknown {
   }
 }
 
+/** A limit's default as the contract defines it (one table for the stack, the invoker and the local server). */
+function contractDefault(limit: keyof typeof LIMIT_SPECS): number {
+  return LIMIT_SPECS[limit].defaultValue;
+}
+
 /** Applies the defaults and validates; throws one ConfigurationError listing every problem. */
 export function resolveConfig(props: SecurePythonExecutorConfigProps = {}): SecurePythonExecutorConfig {
   const memoryMiB = props.memoryMiB ?? 256;
   const timeoutSeconds = props.timeoutSeconds ?? 30;
   const limits: ExecutorLimits = {
-    defaultTimeoutMs: props.defaultRequestTimeoutMs ?? 10_000,
-    minTimeoutMs: props.minRequestTimeoutMs ?? 100,
-    maxTimeoutMs: props.maxRequestTimeoutMs ?? 25_000,
-    maxScriptBytes: props.maxScriptBytes ?? 65_536,
-    maxRequestBytes: props.maxRequestBytes ?? 1_048_576,
-    maxStdoutBytes: props.maxStdoutBytes ?? 102_400,
-    maxStderrBytes: props.maxStderrBytes ?? 102_400,
-    maxResultBytes: props.maxResultBytes ?? 1_048_576,
-    maxArtifacts: props.maxArtifacts ?? 10,
-    maxArtifactBytes: props.maxArtifactBytes ?? 5_242_880,
-    maxProcesses: props.maxProcesses ?? 16,
-    maxFileBytes: props.maxFileBytes ?? 10_485_760,
+    defaultTimeoutMs: props.defaultRequestTimeoutMs ?? contractDefault('defaultTimeoutMs'),
+    minTimeoutMs: props.minRequestTimeoutMs ?? contractDefault('minTimeoutMs'),
+    maxTimeoutMs: props.maxRequestTimeoutMs ?? contractDefault('maxTimeoutMs'),
+    maxScriptBytes: props.maxScriptBytes ?? contractDefault('maxScriptBytes'),
+    maxRequestBytes: props.maxRequestBytes ?? contractDefault('maxRequestBytes'),
+    maxStdoutBytes: props.maxStdoutBytes ?? contractDefault('maxStdoutBytes'),
+    maxStderrBytes: props.maxStderrBytes ?? contractDefault('maxStderrBytes'),
+    maxResultBytes: props.maxResultBytes ?? contractDefault('maxResultBytes'),
+    maxArtifacts: props.maxArtifacts ?? contractDefault('maxArtifacts'),
+    maxArtifactBytes: props.maxArtifactBytes ?? contractDefault('maxArtifactBytes'),
+    maxProcesses: props.maxProcesses ?? contractDefault('maxProcesses'),
+    maxFileBytes: props.maxFileBytes ?? contractDefault('maxFileBytes'),
     workerMemoryMiB: props.workerMemoryMiB ?? memoryMiB - PARENT_RESERVE_MIB,
-    maxOpenFiles: props.maxOpenFiles ?? 256,
+    maxOpenFiles: props.maxOpenFiles ?? contractDefault('maxOpenFiles'),
     preloads: (props.preloads ?? 'numpy,pandas,matplotlib').split(',').map((name) => name.trim()).filter((name) => name !== ''),
   };
   const config: SecurePythonExecutorConfig = {

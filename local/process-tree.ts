@@ -19,6 +19,8 @@ export interface ProcessInfo {
   readonly uid: number;
   /** Kernel state letter: R, S, D, T, Z (zombie: dead, waiting to be reaped), ... */
   readonly state: string;
+  /** utime + stime in clock ticks. */
+  readonly cpuTicks: number;
   /** Start time in clock ticks after boot: with the pid, it names one process even if the pid is reused. */
   readonly startTicks: number;
 }
@@ -28,7 +30,7 @@ export type KnownMembers = Map<number, number>;
 
 const HAS_PROC = process.platform === 'linux';
 
-function readProcess(pid: number): ProcessInfo | undefined {
+export function readProcess(pid: number): ProcessInfo | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name is in parentheses and may itself contain spaces or ')'.
@@ -41,6 +43,7 @@ function readProcess(pid: number): ProcessInfo | undefined {
       ppid: Number(fields[1]),
       pgid: Number(fields[2]),
       sid: Number(fields[3]),
+      cpuTicks: Number(fields[11]) + Number(fields[12]),
       startTicks: Number(fields[19]),
       uid: uidLine ? Number(uidLine[1]) : -1,
     };

@@ -509,6 +509,16 @@ def _save_figures() -> None:
         pyplot.close(number)
 
 
+def _memory_error(error: BaseException, memory_bytes: int) -> tuple[bytes, bytes]:
+    """MemoryError and ENOMEM are the same outcome: the worker's memory limit was hit."""
+    return _error(
+        "MemoryLimit",
+        f"The script ran out of memory: it exceeded the worker memory limit of "
+        f"{memory_bytes // (1024 * 1024)} MiB.",
+        _user_traceback(error),
+    )
+
+
 def _run(request: dict[str, Any], result_limit_bytes: int, stdout: Any, stderr: Any,
          max_file_bytes: int, memory_bytes: int) -> tuple[bytes, bytes]:
     script: str = request["script"]
@@ -550,12 +560,7 @@ def _run(request: dict[str, Any], result_limit_bytes: int, stdout: Any, stderr: 
             _user_traceback(error),
         )
     except MemoryError as error:
-        return _error(
-            "MemoryLimit",
-            f"The script ran out of memory: it exceeded the worker memory limit of "
-            f"{memory_bytes // (1024 * 1024)} MiB.",
-            _user_traceback(error),
-        )
+        return _memory_error(error, memory_bytes)
     except SandboxPolicyError as error:
         return _error("PolicyViolation", str(error), _user_traceback(error))
     except OSError as error:
@@ -567,12 +572,7 @@ def _run(request: dict[str, Any], result_limit_bytes: int, stdout: Any, stderr: 
                 _user_traceback(error),
             )
         if error.errno == errno.ENOMEM:
-            return _error(
-                "MemoryLimit",
-                f"The script ran out of memory: it exceeded the worker memory limit of "
-                f"{memory_bytes // (1024 * 1024)} MiB.",
-                _user_traceback(error),
-            )
+            return _memory_error(error, memory_bytes)
         return _error("ScriptError", _describe(error), _user_traceback(error))
     except BaseException as error:  # noqa: BLE001 - every script failure is an outcome
         return _error("ScriptError", _describe(error), _user_traceback(error))

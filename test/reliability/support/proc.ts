@@ -4,20 +4,11 @@
  * their memory and open file descriptors.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { listProcesses, readProcess, type ProcessInfo } from '../../../local/process-tree';
 
-export interface Proc {
-  readonly pid: number;
-  readonly ppid: number;
-  readonly pgid: number;
-  readonly sid: number;
-  readonly uid: number;
-  /** R, S, D, T (stopped), Z (zombie)... */
-  readonly state: string;
-  /** utime + stime in clock ticks. */
-  readonly cpuTicks: number;
-  /** Start time in clock ticks after boot: with the pid, it names one process even if the pid is reused. */
-  readonly startTicks: number;
-}
+/** The product's own /proc reader (local/process-tree.ts), so tests and server agree on what a process is. */
+export type Proc = ProcessInfo;
+export const readProc = readProcess;
 
 /** A process identity that survives pid reuse. */
 export type ProcKey = `${number}@${number}`;
@@ -26,37 +17,8 @@ export function keyOf(proc: Proc): ProcKey {
   return `${proc.pid}@${proc.startTicks}`;
 }
 
-export function readProc(pid: number): Proc | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name is in parentheses and may itself contain ') '.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const uid = /^Uid:\s+(\d+)/m.exec(status);
-    return {
-      pid,
-      state: fields[0]!,
-      ppid: Number(fields[1]),
-      pgid: Number(fields[2]),
-      sid: Number(fields[3]),
-      cpuTicks: Number(fields[11]) + Number(fields[12]),
-      startTicks: Number(fields[19]),
-      uid: uid ? Number(uid[1]) : -1,
-    };
-  } catch {
-    // Gone between listing and reading.
-    return undefined;
-  }
-}
-
 export function processTable(): Proc[] {
-  const table: Proc[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const proc = readProc(Number(entry));
-    if (proc !== undefined) table.push(proc);
-  }
-  return table;
+  return listProcesses();
 }
 
 /** Every descendant of rootPid (not rootPid itself), found through the ppid links. */
