@@ -33,4 +33,21 @@ fi
 
 echo "run-tests.sh: $("$PYTHON" -c 'import sys; print(sys.executable, sys.version.split()[0])')" >&2
 export PYTHONDONTWRITEBYTECODE=1
-exec "$PYTHON" -m unittest discover -s tests -t . "$@"
+if [ "$#" -gt 0 ]; then
+  exec "$PYTHON" -m unittest "$@"
+fi
+
+# Every test once in the local default profile (root: the workers get a
+# sandbox uid, namespaces, a cgroup and seccomp)...
+status=0
+"$PYTHON" -m unittest discover -s tests -t . || status=1
+# ...and the exploit corpus again in the Lambda profile (one uid, no
+# namespaces, no seccomp: local/lambda-profile.py), where it must hold too.
+if [ "$(id -u)" -eq 0 ]; then
+  echo "run-tests.sh: the exploit corpus again, in the Lambda profile" >&2
+  EXPLOITS_PROFILE=lambda "$PYTHON" -m unittest discover -s tests/exploits -t . || status=1
+elif [ "${CI:-}" = "true" ]; then
+  echo "run-tests.sh: CI=true but not root: the Lambda profile needs root to build its namespaces." >&2
+  status=1
+fi
+exit "$status"

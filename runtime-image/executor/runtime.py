@@ -18,9 +18,9 @@ import time
 import traceback
 from typing import Any, Optional
 
-from . import sandbox
+from .contain import Uncontainable
 from .contract import ContractError, error_response, parse_body
-from .engine import Engine
+from .engine import LAMBDA_RESPONSE_LIMIT_BYTES, Engine, RuntimeTampered, TemplateLost
 from .limits import Limits
 
 API_VERSION = "2018-06-01"
@@ -28,6 +28,15 @@ API_VERSION = "2018-06-01"
 
 class RuntimeApiError(Exception):
     """The Runtime API answered something the loop cannot work with."""
+
+
+class AnsweredElsewhere(RuntimeApiError):
+    """The Runtime API refused the runtime's answer: someone else answered first.
+
+    Only a process inside the environment can do that, so a script reached
+    the Runtime API (possible with native code where workers share the
+    runtime's uid). Its processes are contained already; the loop goes on.
+    """
 
 
 @dataclasses.dataclass
@@ -90,6 +99,8 @@ class RuntimeClient:
         status, _, body = self._request(
             "POST", f"/{API_VERSION}/runtime/invocation/{request_id}/response", payload,
             {"Content-Type": "application/json"})
+        if status in (400, 403):
+            raise AnsweredElsewhere(f"posting the response answered HTTP {status}: {body[:200]!r}")
         if status >= 300:
             raise RuntimeApiError(f"posting the response answered HTTP {status}: {body[:200]!r}")
 
@@ -116,6 +127,28 @@ def encode_response(response: dict[str, Any]) -> bytes:
     except UnicodeEncodeError:
         # A lone surrogate in a result has no UTF-8 form; escaped JSON still carries it.
         return json.dumps(response, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def fit_response(response: dict[str, Any]) -> bytes:
+    """The encoded response, or an OutputLimit answer when it would not fit in Lambda's 6 MB.
+
+    A payload over the limit makes the Runtime API refuse it and the caller
+    gets a bare function error; this answer says what happened instead.
+    """
+    payload = encode_response(response)
+    if len(payload) <= LAMBDA_RESPONSE_LIMIT_BYTES:
+        return payload
+    fitted = dict(response, ok=False, result=None, artifacts=[], errorType="OutputLimit",
+                  error=(f"The answer would be {len(payload)} bytes, over the "
+                         f"{LAMBDA_RESPONSE_LIMIT_BYTES} bytes a Lambda response can carry; "
+                         "return a smaller result, print less, or call through the API so "
+                         "that files come back as links."), traceback=None)
+    for stream in ("stdout", "stderr"):
+        text = fitted.get(stream) or ""
+        if len(text.encode("utf-8")) > 65536:
+            fitted[stream] = text.encode("utf-8")[:65536].decode("utf-8", "ignore")
+            fitted["truncated"] = dict(fitted.get("truncated") or {}, **{stream: True})
+    return encode_response(fitted)
 
 
 def log(level: str, message: str, **fields: Any) -> None:
@@ -146,9 +179,8 @@ def serve(client: RuntimeClient, engine: Engine, max_invocations: Optional[int] 
             raise SystemExit(0)
         _invoke_once(client, engine)
         handled += 1
-        # After the response, and after every reference to this request's
-        # data is gone (the next worker is forked from this process): kill,
-        # wipe and pre-fork, before asking for more.
+        # After the response: wipe, verify, and park the next worker before
+        # asking for more, so that all of it stays off the caller's latency.
         engine.recycle()
 
 
@@ -163,26 +195,39 @@ def _invoke_once(client: RuntimeClient, engine: Engine) -> None:
     started = time.perf_counter()
     try:
         response = handle(engine, invocation)
+    except Uncontainable:
+        raise  # never answer: the caller of serve() exits and Lambda resets the environment
     except Exception as error:  # noqa: BLE001 - an executor fault goes to /error
         log("ERROR", "executor fault", requestId=invocation.request_id,
             error=f"{type(error).__name__}: {error}", stack=traceback.format_exc(limit=8))
         client.error(invocation.request_id, "Executor.InternalError",
                      f"The executor failed: {type(error).__name__}: {error}")
         return
-    client.respond(invocation.request_id, encode_response(response))
+    try:
+        client.respond(invocation.request_id, fit_response(response))
+    except AnsweredElsewhere as error:
+        log("ERROR", "another process answered this invocation before the runtime did; a "
+            "script reached the Runtime API", requestId=invocation.request_id,
+            error=str(error))
+        return
     log("INFO", "execution finished", requestId=response.get("requestId"),
         ok=response.get("ok"), errorType=response.get("errorType"),
         durationMs=response.get("durationMs"),
         totalMs=round((time.perf_counter() - started) * 1000, 3))
 
 
+def _start_over() -> None:
+    """Replace this process with a fresh runtime: same pid, new memory, new template.
+
+    The environment is this process's own copy, without the credentials it
+    dropped at init; the new runtime's init kills what is left of this one.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "executor"])
+
+
 def main(argv: Optional[list[str]] = None) -> int:
-    if not sandbox.allocator_hardened() and os.environ.get("EXECUTOR_ALLOCATOR_REEXEC") != "0":
-        # The allocator is chosen when the interpreter starts: start again
-        # with freed memory cleared (see sandbox.HARDENED_ALLOCATOR_ENV). The
-        # image sets these variables already; this covers every other host.
-        os.execve(sys.executable, [sys.executable, "-m", "executor"],
-                  sandbox.hardened_environment(os.environ))
     address = os.environ.get("AWS_LAMBDA_RUNTIME_API")
     if not address:
         sys.stderr.write(
@@ -210,6 +255,20 @@ def main(argv: Optional[list[str]] = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     try:
         serve(client, engine)
+    except Uncontainable as error:
+        log("ERROR", "processes of an execution could not be shown dead; exiting without an "
+            "answer so that Lambda resets the environment", error=str(error))
+        return 1
+    except RuntimeTampered as error:
+        log("ERROR", "a script changed the runtime itself; exiting so that Lambda resets the "
+            "environment", error=str(error))
+        engine.close()
+        return 1
+    except TemplateLost as error:
+        log("WARN", "the worker template was lost; starting over from a fresh process",
+            error=str(error))
+        engine.close()
+        _start_over()
     finally:
         engine.close()
     return 0

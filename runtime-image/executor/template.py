@@ -1,27 +1,20 @@
-"""The worker template: forked once at init, it later becomes each worker in turn.
+"""The worker template: forked once at init, it forks every worker.
 
 Why it exists: a worker is a fork, so it starts with a copy of its parent's
-memory. Forked from the runtime itself, a worker would inherit what the
-runtime has handled since init: earlier requests and their outputs, and the
-copies of secrets that redaction made, whether still referenced by the
-runtime's caller or freed but not overwritten (pymalloc keeps freed blocks
-intact unless the interpreter started with PYTHONMALLOC=malloc). The template
-is forked before the first request, wipes the secrets it inherited, and from
-then on receives nothing but spawn orders: the worker's plan (sandbox.Plan
-without the secrets) and its four pipe ends. So no worker can find any
-request, output or secret in memory it inherited, whatever the runtime holds.
+memory. Forked from the runtime, a worker would inherit what the runtime has
+handled since init: earlier requests and outputs, and the copies of secrets
+that redaction needs. The template is forked before the first request,
+wipes the secrets it inherited, and from then on receives nothing but spawn
+orders: a worker's plan and its pipe ends. So no worker can find any
+request, output or secret in memory it inherited.
 
-It costs no extra fork: on an order the template forks its successor and then
-turns itself into the worker. Each worker is therefore the runtime's own
-child, which waits for it, polls its pidfd and classifies its exit status as
-before: the first template is forked by the runtime, and each successor is
-re-parented to the runtime (a child subreaper) when the worker above it dies,
-which recycle() waits for before it orders the next worker. Until then the
-successor is a child of that worker; it stays in the runtime's session and
-process group, keeps the runtime's uid and dumpable flag (off where the
-non_dumpable_parent layer is on), and holds no descriptor but its order
-socket, so a script can at most kill it, after which the runtime forks
-workers from itself again.
+Each order: the template checks itself (see _verify), forks the worker,
+answers with the worker's pid, waits for the worker to exit and answers with
+its exit status. It blocks every signal it can, so a script that shares its
+uid (Lambda) can only stop or kill it, or change its limits: a stopped
+template is continued by the runtime, a killed one or one whose limits it
+cannot restore is retired, and the runtime then starts over from a fresh
+process (engine.py), never from its own memory.
 """
 
 from __future__ import annotations
@@ -29,82 +22,109 @@ from __future__ import annotations
 import gc
 import json
 import os
+import resource
 import select
 import signal
 import socket
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Optional
 
-from . import sandbox, worker
+from . import procfs, seccomp_filter, secrecy, syscalls, worker
 
-# An order is a small JSON object; the pipe ends travel as SCM_RIGHTS.
-ORDER_MAX_BYTES = 65536
+ORDER_MAX_BYTES = 1 << 20
 WORKER_FDS = 4
-# Forking the template takes milliseconds; this only bounds a stopped or
-# wedged template on a heavily loaded host.
-REPLY_TIMEOUT_S = 10.0
+NAMESPACE_FDS = 3
+# Forking takes milliseconds; this only bounds a template that stopped
+# answering on a heavily loaded host.
+REPLY_TIMEOUT_S = 5.0
 _MAX_FD = 1 << 16
-# Everything of a plan but the secrets, which workers forked from a template
-# never need: it wiped its own copies when it started.
-_ORDER_FIELDS = ("workdir", "sandbox_uid", "namespaces", "memory_bytes", "max_file_bytes",
-                 "max_open_files", "nproc_limit", "parent_pid")
+_RLIMITS = tuple(getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_"))
 
 
 class TemplateError(Exception):
-    """The template could not hand over a worker; the runtime forks one itself."""
+    """The template could not hand over a worker."""
+
+
+class TemplateTampered(TemplateError):
+    """The template found its own limits or priority changed and could not restore them."""
 
 
 class Template:
-    """The runtime's end of the template: its current pid and the order socket."""
+    """The runtime's end of the template: its pid and the order channel."""
 
     def __init__(self, pid: int, channel: socket.socket) -> None:
         self.pid = pid
         self.channel = channel
+        self.statuses: dict[int, int] = {}
+        self.gone = False
 
     @classmethod
-    def start(cls, secrets: list[str], secret_bytes: list[bytes]) -> "Template":
-        """Fork the first template; call once init is done and before any request."""
+    def start(cls, secrets: list[str], secret_bytes: list[bytes],
+              seccomp_program: Optional[bytes]) -> "Template":
+        """Fork the template; call once init is done and before any request."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
         if pid == 0:
             try:
                 ours.close()
-                _serve(theirs, secrets, secret_bytes)
+                _serve(theirs, secrets, secret_bytes, seccomp_program)
             finally:
                 os._exit(worker.SETUP_FAILED_EXIT)
         theirs.close()
         return cls(pid, ours)
 
-    def spawn(self, plan: sandbox.Plan, result_limit_bytes: int, request_r: int, result_w: int,
-              stdout_w: int, stderr_w: int) -> tuple[int, int]:
-        """Order a worker; returns (the worker's pid, the successor template's pid)."""
-        fields: dict[str, Any] = {name: getattr(plan, name) for name in _ORDER_FIELDS}
-        program = plan.seccomp_program
-        fields["seccomp_program"] = None if program is None else program.hex()
-        fields["result_limit_bytes"] = result_limit_bytes
-        order = json.dumps(fields).encode()
+    def fileno(self) -> int:
+        return self.channel.fileno()
+
+    def order(self, plan: worker.Plan, fds: list[int]) -> int:
+        """Order a worker; returns its pid."""
         try:
-            socket.send_fds(self.channel, [order], [request_r, result_w, stdout_w, stderr_w])
-            readable, _, _ = select.select([self.channel], [], [], REPLY_TIMEOUT_S)
-            if not readable:
-                raise TemplateError(f"the worker template did not answer within "
-                                    f"{REPLY_TIMEOUT_S:.0f} s")
-            reply = self.channel.recv(ORDER_MAX_BYTES)
+            socket.send_fds(self.channel, [plan.to_json()], fds)
+            while True:
+                message = self._receive(REPLY_TIMEOUT_S)
+                if "worker" in message:
+                    return int(message["worker"])
+                if "tampered" in message:
+                    self.gone = True
+                    raise TemplateTampered(str(message["tampered"]))
+                if "error" in message:
+                    raise TemplateError(f"the worker template could not fork: {message['error']}")
         except OSError as error:
+            self.gone = True
             raise TemplateError(f"the worker template is unreachable ({error})") from None
-        if not reply:
+
+    def take_messages(self) -> None:
+        """Read whatever the template said without waiting (exit statuses)."""
+        while not self.gone:
+            readable, _, _ = select.select([self.channel], [], [], 0)
+            if not readable:
+                return
+            self._receive(0)
+
+    def exit_status(self, worker_pid: int) -> Optional[int]:
+        return self.statuses.get(worker_pid)
+
+    def forget(self, worker_pid: int) -> None:
+        self.statuses.pop(worker_pid, None)
+
+    def _receive(self, timeout_s: float) -> dict[str, Any]:
+        readable, _, _ = select.select([self.channel], [], [], timeout_s)
+        if not readable:
+            raise TemplateError(f"the worker template did not answer within {timeout_s:.0f} s")
+        data = self.channel.recv(ORDER_MAX_BYTES)
+        if not data:
+            self.gone = True
             raise TemplateError("the worker template exited")
         try:
-            answer = json.loads(reply)
-            successor = answer["successor"]
-        except (ValueError, KeyError, TypeError):
-            raise TemplateError(f"the worker template answered {reply[:200]!r}") from None
-        if not isinstance(successor, int):
-            raise TemplateError(f"the worker template could not fork: {answer.get('error')}")
-        worker_pid, self.pid = self.pid, successor
-        return worker_pid, successor
+            message = json.loads(data)
+        except ValueError:
+            raise TemplateError(f"the worker template answered {data[:200]!r}") from None
+        if "exited" in message:
+            self.statuses[int(message["exited"])] = int(message["status"])
+        return message
 
     def stop(self) -> None:
-        """Close the order socket (the template exits on EOF) and reap it."""
+        """Kill the template and reap it."""
+        self.gone = True
         self.channel.close()
         try:
             os.kill(self.pid, signal.SIGKILL)
@@ -113,11 +133,12 @@ class Template:
         try:
             os.waitpid(self.pid, 0)
         except ChildProcessError:
-            pass  # still the child of a live worker: the recycle sweep reaps it
+            pass
 
 
-def _serve(channel: socket.socket, secrets: list[str], secret_bytes: list[bytes]) -> NoReturn:
-    """The template's loop: wait for an order, fork a successor, become the worker."""
+def _serve(channel: socket.socket, secrets: list[str], secret_bytes: list[bytes],
+           seccomp_program: Optional[bytes]) -> NoReturn:
+    """The template's loop: wait for an order, check itself, fork the worker, report."""
     # Every object that exists now stays for good: frozen, no collection
     # ever finalises one (a stray file object would close a descriptor
     # number that a later order reuses), and workers' collectors skip them.
@@ -125,40 +146,81 @@ def _serve(channel: socket.socket, secrets: list[str], secret_bytes: list[bytes]
     keep = channel.fileno()
     os.closerange(3, keep)
     os.closerange(keep + 1, _MAX_FD)
-    sandbox.scrub_worker_memory(secrets, secret_bytes)
+    secrecy.scrub_inherited_copies(secrets, secret_bytes)
+    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    syscalls.set_name("executor-tmpl")
+    worker.prepare_template()
+    seccomp = None if seccomp_program is None else seccomp_filter.Prepared(seccomp_program)
+    baseline = _baseline()
+    gc.freeze()
     while True:
         try:
-            message, fds, _, _ = socket.recv_fds(channel, ORDER_MAX_BYTES, WORKER_FDS)
+            message, fds, _, _ = socket.recv_fds(channel, ORDER_MAX_BYTES,
+                                                 WORKER_FDS + NAMESPACE_FDS)
         except OSError:
             os._exit(0)
         if not message:
             os._exit(0)  # the runtime closed its end or exited
+        problem = _verify(baseline)
+        if problem is not None:
+            channel.send(json.dumps({"tampered": problem}).encode())
+            os._exit(0)
         try:
-            if len(fds) != WORKER_FDS:
-                raise ValueError(f"{len(fds)} descriptors instead of {WORKER_FDS}")
-            plan, result_limit_bytes = _read_order(message)
-            successor = os.fork()
+            plan = worker.Plan.from_json(message)
+            expected = WORKER_FDS + (NAMESPACE_FDS if plan.join_namespaces else 0)
+            if len(fds) != expected:
+                raise ValueError(f"{len(fds)} descriptors instead of {expected}")
+            plan.template_pid = os.getpid()
+            plan.inherited_vm_bytes = procfs.virtual_memory_bytes()
+            worker.reseed()
+            pid = syscalls.raw_fork()
         except (ValueError, KeyError, TypeError, OSError) as error:
             for fd in fds:
                 os.close(fd)
-            channel.send(json.dumps({"successor": None, "error": str(error)}).encode())
+            channel.send(json.dumps({"error": str(error)}).encode())
             continue
-        if successor == 0:
-            for fd in fds:
-                os.close(fd)
-            continue
-        channel.send(json.dumps({"successor": successor}).encode())
-        plan.template_pid = successor
-        request_r, result_w, stdout_w, stderr_w = fds
-        worker.start(plan, stdout_w, stderr_w, result_w, request_r, result_limit_bytes)
+        if pid == 0:
+            channel.close()
+            worker.start(plan, fds, seccomp)
+        # From here until the worker exits, every page this process writes is
+        # copied (the worker shares them): keep the work small.
+        for fd in fds:
+            os.close(fd)
+        channel.send(b'{"worker": %d}' % pid)
+        _, status = os.waitpid(pid, 0)
+        channel.send(b'{"exited": %d, "status": %d}' % (pid, status))
 
 
-def _read_order(message: bytes) -> tuple[sandbox.Plan, int]:
-    fields = json.loads(message)
-    program = fields.pop("seccomp_program")
-    result_limit_bytes = fields.pop("result_limit_bytes")
-    if set(fields) != set(_ORDER_FIELDS) or not isinstance(result_limit_bytes, int):
-        raise ValueError(f"malformed order with fields {sorted(fields)}")
-    seccomp_program = None if program is None else bytes.fromhex(program)
-    return (sandbox.Plan(**fields, seccomp_program=seccomp_program, secrets=[], secret_bytes=[]),
-            result_limit_bytes)
+def _baseline() -> dict[str, Any]:
+    return {
+        "rlimits": {limit: resource.getrlimit(limit) for limit in _RLIMITS},
+        "priority": os.getpriority(os.PRIO_PROCESS, 0),
+        "affinity": os.sched_getaffinity(0),
+    }
+
+
+def _verify(baseline: dict[str, Any]) -> Optional[str]:
+    """Restore what a script of the same uid may have changed; say what could not be.
+
+    Same-uid processes can lower this process's limits (prlimit), raise its
+    nice value and move its CPU affinity. A lowered soft limit, an affinity
+    and (for root) anything can be put back; a lowered hard limit or a
+    raised nice value cannot, and would reach every later worker.
+    """
+    for limit, wanted in baseline["rlimits"].items():
+        if resource.getrlimit(limit) != wanted:
+            try:
+                resource.setrlimit(limit, wanted)
+            except (ValueError, OSError):
+                return f"resource limit {limit} was changed to {resource.getrlimit(limit)}"
+    if os.getpriority(os.PRIO_PROCESS, 0) != baseline["priority"]:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, baseline["priority"])
+        except OSError:
+            return "its scheduling priority was lowered"
+    if os.sched_getaffinity(0) != baseline["affinity"]:
+        try:
+            os.sched_setaffinity(0, baseline["affinity"])
+        except OSError:
+            return "its CPU affinity was changed"
+    return None

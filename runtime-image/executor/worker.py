@@ -1,73 +1,91 @@
 """The worker: the child side of one execution, the only place user code runs.
 
-A worker is forked by the engine well before a request exists. It applies
-its sandbox (sandbox.py) while parked, reports "ready", then blocks on the
-request pipe. Per request it only sets the CPU limit, runs the script, saves
-open figures, encodes the result and exits with os._exit, so that non-daemon
-threads, atexit handlers and buffered garbage cannot delay or alter the
-answer.
-
-Frames on the result pipe: one kind byte, a 4-byte big-endian length, then
-the payload (UTF-8 JSON):
-  Y  ready, payload {}
-  F  setup failed, payload {"error": sentence}
-  R  result, payload the encoded result value
-  E  error, payload {"errorType", "error", "traceback"}
+A worker is forked by the worker template (template.py) well before a
+request exists. It applies its sandbox while parked, reports READY, then
+blocks on the request pipe. Per request it only sets the CPU limit, runs the
+script, saves open figures, encodes the result and exits with os._exit, so
+that non-daemon threads, atexit handlers and buffered garbage cannot delay
+or alter the answer. Frames on the result pipe: frames.py.
 """
 
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import errno
 import inspect
 import io
 import json
 import linecache
 import os
+import random
 import resource
 import signal
-import socket
 import struct
 import sys
 import traceback
 import types
+
+import _signal
 from typing import Any, NoReturn, Optional
 
-from . import sandbox
+from . import frames, outcome, policy, procfs, seccomp_filter, syscalls
 from .encoding import EncodingError, encode_result
+from .frames import FrameKind
+from .policy import SandboxPolicyError
 
 _json_loads = json.loads
-_pack = struct.Struct(">cI")
-FRAME_HEADER_BYTES = _pack.size
 SCRIPT_FILENAME = "<script>"
 
-# Exit status of a worker whose sandbox setup failed after "ready" could not
-# be reported at all (for example the result pipe itself is gone).
+# Exit status of a worker whose setup failed before it could even report it.
 SETUP_FAILED_EXIT = 70
-# Exit status of the outer process of a pid namespace when its pid-1 child
-# vanished without a status it could mirror.
-LOST_CHILD_EXIT = 71
 
 RESULT_FD = 3
 REQUEST_FD = 4
+# Where the namespace descriptors sit while the worker joins them (ROOT profile).
+NAMESPACE_FDS = (5, 6, 7)
+NAMESPACE_KINDS = (syscalls.CLONE_NEWNS, syscalls.CLONE_NEWNET, syscalls.CLONE_NEWIPC)
+# The OOM killer's first choice: the most a process may ask for itself.
+OOM_SCORE_ADJ_MAX = 1000
 
 
-class SandboxPolicyError(PermissionError):
-    """Raised by the audit hook; the engine reports it as PolicyViolation."""
+@dataclasses.dataclass
+class Plan:
+    """What a worker applies, decided by the runtime from its probes."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(errno.EPERM, message)
+    workdir: str            # as the worker sees it
+    tmpdir: str             # the script's TMPDIR
+    writable_roots: list[str]  # where the script can write, for the policy
+    uid: Optional[int]      # the uid to switch to (a root runtime only)
+    cgroup_procs: list[str]  # cgroup.procs files to join (a root runtime only)
+    join_namespaces: bool   # descriptors of the workers' namespaces come along
+    seccomp: bool           # load the template's prepared filter
+    oom_first: bool         # raise oom_score_adj so the OOM killer takes this worker first
+    memory_bytes: int       # RLIMIT_AS headroom above the inherited address space
+    max_file_bytes: int
+    max_open_files: int
+    nproc_limit: int
+    result_limit_bytes: int
+    runtime_pid: int
+    template_pid: int
+    # Filled in by the template right before it forks: its own VmSize, which
+    # the worker inherits.
+    inherited_vm_bytes: int = 0
 
-    def __str__(self) -> str:
-        return str(self.strerror)
+    def to_json(self) -> bytes:
+        return json.dumps(dataclasses.asdict(self)).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "Plan":
+        fields = json.loads(data)
+        names = {field.name for field in dataclasses.fields(cls)}
+        if set(fields) != names:
+            raise ValueError(f"a plan with fields {sorted(fields)}")
+        return cls(**fields)
 
 
-# Tracebacks name the class as users see it, not as an executor internal.
-SandboxPolicyError.__module__ = "builtins"
-
-
-def frame(kind: bytes, payload: bytes) -> bytes:
-    return _pack.pack(kind, len(payload)) + payload
+class SetupError(Exception):
+    """A sandbox step failed; the message names it."""
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -88,333 +106,265 @@ def _read_exact(fd: int, count: int) -> bytes:
     return b"".join(chunks)
 
 
-def _send_json(kind: bytes, value: dict[str, Any]) -> None:
+def _send(kind: FrameKind, value: Any) -> None:
     payload = encode_result(value, 1 << 24).encode("utf-8")
-    _write_all(RESULT_FD, frame(kind, payload))
-
-
-# ---------------------------------------------------------------- audit hook
-
-
-_REFUSED_EVENTS = {
-    "subprocess.Popen": "starting programs (subprocess) is not allowed",
-    "os.system": "starting programs (os.system) is not allowed",
-    "os.exec": "replacing the process with another program (os.exec*) is not allowed",
-    "os.posix_spawn": "starting programs (os.posix_spawn) is not allowed",
-    "os.spawn": "starting programs (os.spawn*) is not allowed",
-    "ctypes.dlopen": "loading native libraries through ctypes is not allowed",
-    "ctypes.dlsym": "looking up native functions through ctypes is not allowed",
-    "ctypes.dlsym/handle": "looking up native functions through ctypes is not allowed",
-    "socket.getaddrinfo": "network access (DNS lookups) is not allowed",
-    "socket.gethostbyname": "network access (DNS lookups) is not allowed",
-    "socket.gethostbyaddr": "network access (DNS lookups) is not allowed",
-    "socket.getnameinfo": "network access (DNS lookups) is not allowed",
-    "socket.sethostname": "changing the host name is not allowed",
-    # Walking every object is how a script would find this hook (or secrets
-    # in inherited memory) to tamper with it.
-    "gc.get_objects": "walking the garbage collector's objects is not allowed",
-    "gc.get_referrers": "walking the garbage collector's objects is not allowed",
-    "gc.get_referents": "walking the garbage collector's objects is not allowed",
-}
-
-
-def _make_policy(workdir: str, parent_pid: int, template_pid: Optional[int] = None) -> Any:
-    """The PEP 578 audit hook: defence in depth, never the boundary.
-
-    CPython documents that hooks can be bypassed by code that reaches C
-    directly; the boundary is the process, uid, rlimits, seccomp and, in the
-    cloud, the microVM, network and IAM. This policy turns the common paths
-    (sockets, subprocesses, loading native code, other processes' /proc)
-    into clear PolicyViolation errors.
-
-    The hook is a closure over values bound here, never module globals or
-    instance attributes, and it is referenced only by the interpreter's hook
-    list: a script cannot reach it through sys.modules or an object's
-    __dict__, and the gc walks that could find it are refused.
-    """
-    refused = dict(_REFUSED_EVENTS).get
-    socket_events = frozenset(("socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg"))
-    unix = int(socket.AF_UNIX)
-    getpid = os.getpid
-    getpgid = os.getpgid
-    getcwd = os.getcwd
-    normpath = os.path.normpath
-    join = os.path.join
-    error_class = SandboxPolicyError
-    str_type, bytes_type, int_type = str, bytes, int
-    is_instance = isinstance
-    workdir_prefix = workdir + "/"
-    # Stopping or killing the template would leave the next workers to be
-    # forked from the runtime's own memory.
-    protected = frozenset(pid for pid in (parent_pid, template_pid, -1) if pid is not None)
-
-    def refuse(sentence: str) -> NoReturn:
-        raise error_class(f"The sandbox refused this: {sentence}.")
-
-    def absolute(path: str) -> str:
-        return normpath(path if path.startswith("/") else join(getcwd(), path))
-
-    def audit_hook(event: str, args: tuple[Any, ...]) -> None:
-        if event == "open":
-            path = args[0]
-            if is_instance(path, bytes_type):
-                path = path.decode("utf-8", "surrogateescape")
-            if not is_instance(path, str_type) or "proc" not in path:
-                return
-            path = absolute(path)
-            if path.startswith("/proc/"):
-                part = path[6:].split("/", 1)[0]
-                if part.isdigit() and int_type(part) != getpid():
-                    refuse(f"reading /proc/{part} (another process) is not allowed")
-            return
-        sentence = refused(event)
-        if sentence is not None:
-            refuse(sentence)
-        if event == "socket.__new__":
-            if args[1] != unix:
-                refuse("network access (creating a network socket) is not allowed")
-        elif event in socket_events:
-            if getattr(args[0], "family", None) != unix:
-                refuse("network access is not allowed")
-            address = args[1]
-            if is_instance(address, bytes_type):
-                address = address.decode("utf-8", "surrogateescape")
-            if is_instance(address, str_type) and address and not address.startswith("\0"):
-                if not (absolute(address) + "/").startswith(workdir_prefix):
-                    refuse("connecting to sockets outside the working directory is not allowed")
-        elif event == "os.kill":
-            pid = args[0]
-            if is_instance(pid, int_type):
-                if pid in protected:
-                    refuse("signalling the executor is not allowed")
-                if pid < -1 and -pid != getpgid(0):
-                    refuse("signalling another process group is not allowed")
-        elif event == "os.killpg":
-            if args[0] != getpgid(0):
-                refuse("signalling another process group is not allowed")
-
-    return audit_hook
+    _write_all(RESULT_FD, frames.encode(kind, payload))
 
 
 # ---------------------------------------------------------------- setup
 
 
-def _arrange_fds(result_fd: int, request_fd: int) -> None:
-    """fd 0 = /dev/null, 1 and 2 = the capture pipes (set by the caller), 3, 4 = frames."""
+def start(plan: Plan, fds: list[int], seccomp: Optional[seccomp_filter.Prepared]) -> NoReturn:
+    """Entry point in the freshly forked child; never returns.
+
+    fds: request_r, result_w, stdout_w, stderr_w, then the namespace
+    descriptors when plan.join_namespaces.
+    """
+    try:
+        _arrange_fds(fds)
+    except BaseException:  # noqa: BLE001 - nothing to report on yet
+        os._exit(SETUP_FAILED_EXIT)
+    try:
+        _setup(plan, seccomp)
+    except BaseException as error:  # noqa: BLE001 - every failure closes the door
+        message = str(error) or type(error).__name__
+        try:
+            _send(FrameKind.SETUP_FAILED, {"error": f"Sandbox setup failed: {message}"})
+        finally:
+            os._exit(SETUP_FAILED_EXIT)
+    _serve(plan)
+
+
+def _arrange_fds(fds: list[int]) -> None:
+    """0 = /dev/null, 1 and 2 = the capture pipes, 3 = result frames, 4 = request, 5-7 = namespaces."""
+    request_r, result_w, stdout_w, stderr_w, *namespaces = fds
+    wanted = {1: stdout_w, 2: stderr_w, RESULT_FD: result_w, REQUEST_FD: request_r}
+    wanted.update(zip(NAMESPACE_FDS, namespaces))
+    # Targets may collide with sources: go through fresh high numbers first.
+    high = {target: os.dup(source) for target, source in wanted.items()}
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
-    os.close(null)
-    # Both targets may collide with the sources; go through high numbers.
-    high_result = os.dup(result_fd)
-    high_request = os.dup(request_fd)
-    os.dup2(high_result, RESULT_FD)
-    os.dup2(high_request, REQUEST_FD)
-    os.closerange(REQUEST_FD + 1, 1 << 16)
-    os.set_inheritable(RESULT_FD, False)
-    os.set_inheritable(REQUEST_FD, False)
+    for target, source in high.items():
+        os.dup2(source, target)
+    top = NAMESPACE_FDS[-1] if namespaces else REQUEST_FD
+    os.closerange(top + 1, 1 << 16)
+    for fd in (RESULT_FD, REQUEST_FD, *NAMESPACE_FDS[:len(namespaces)]):
+        os.set_inheritable(fd, False)
+
+
+def prepare_template() -> None:
+    """What every worker needs and can inherit: done once, in the template.
+
+    A fork shares its parent's memory until either writes to it, and on a
+    busy host every page a new worker touches costs a copy. So the steps
+    that are the same for every worker (the script's environment, signal
+    dispositions, forgetting the executor's modules, replacing functions the
+    audit hook cannot see) run here, once, and each worker inherits their
+    result instead of redoing them.
+    """
+    for name in _SCRIPT_SIGNALS:
+        number = getattr(signal, name)
+        # Python ignores SIGPIPE and SIGXFSZ so that writes fail with an
+        # exception instead of killing the process; scripts keep that.
+        signal.signal(number, signal.SIG_IGN if name in ("SIGPIPE", "SIGXFSZ")
+                      else signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.environ.clear()
+    os.environ.update(_SCRIPT_ENVIRONMENT)
+    for name in [name for name in sys.modules if name == "executor" or name.startswith("executor.")]:
+        # Keep user code from stumbling onto the engine through sys.modules.
+        del sys.modules[name]
+    sys.argv = [SCRIPT_FILENAME]
+    sys.path[:] = [path for path in sys.path if path.startswith("/")]
+    policy.replace_unaudited_functions()
+    _prepare_stdio()
+
+
+def _setup(plan: Plan, seccomp: Optional[seccomp_filter.Prepared]) -> None:
+    """The sandbox, in an order where each step relies only on the ones before it."""
+    # Own session and process group: containment and the policy's
+    # "same execution" rule recognise the execution by it.
+    os.setsid()
+    # The template blocks every signal. (_signal's own function: signal's
+    # wrapper turns the old mask into enum members, touching dozens of pages.)
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
+    # The template may have died since it forked this worker.
+    if os.getppid() != plan.template_pid:
+        raise SetupError("the worker template exited while the worker was starting")
+    # The template is not dumpable, so neither is this process yet, and its
+    # own /proc files belong to root until it is.
+    syscalls.set_dumpable(True)
+    if plan.oom_first:
+        # Memory pressure in the environment kills an execution's processes
+        # before the runtime (which keeps the default score).
+        _write_file("/proc/self/oom_score_adj", str(OOM_SCORE_ADJ_MAX))
+    # Joining cgroups and namespaces needs root, so both come before the uid switch.
+    for procs in plan.cgroup_procs:
+        _write_file(procs, str(os.getpid()))
+    if plan.join_namespaces:
+        for fd, kind in zip(NAMESPACE_FDS, NAMESPACE_KINDS):
+            syscalls.setns(fd, kind, "setns")
+            os.close(fd)
+    os.chdir(plan.workdir)
+    if plan.uid is not None:
+        _become(plan.uid)
+    # The uid switch clears both: the worker's own /proc files stay readable
+    # to itself, and it dies with the template that forked it.
+    syscalls.set_dumpable(True)
+    syscalls.prctl(syscalls.PR_SET_PDEATHSIG, signal.SIGKILL, "prctl(PR_SET_PDEATHSIG)")
+    if os.getppid() != plan.template_pid:
+        raise SetupError("the worker template exited while the worker was starting")
+    _apply_rlimits(plan)
+    if plan.seccomp:
+        if seccomp is None:
+            raise SetupError("the plan asks for seccomp but the template has no filter")
+        seccomp.load()
+    os.environ["HOME"] = plan.workdir
+    os.environ["TMPDIR"] = plan.tmpdir
+    os.environ["MPLCONFIGDIR"] = plan.workdir + "/.matplotlib"
+    policy.install(plan.workdir, tuple(plan.writable_roots))
+    _send(FrameKind.READY, {})
+
+
+_SCRIPT_SIGNALS = ("SIGTERM", "SIGCHLD", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGPIPE",
+                   "SIGXFSZ", "SIGXCPU", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGQUIT", "SIGVTALRM",
+                   "SIGPROF", "SIGIO", "SIGPWR", "SIGSYS", "SIGTRAP", "SIGURG", "SIGWINCH")
+# The whole environment a script sees (HOME, TMPDIR and MPLCONFIGDIR are
+# added per worker): nothing of the runtime's.
+_SCRIPT_ENVIRONMENT = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+    "MPLBACKEND": "Agg",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONUNBUFFERED": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+
+
+def reseed() -> None:
+    """In the template, right before each fork: every worker gets its own random seeds.
+
+    Otherwise every execution of this environment would draw the same
+    "random" numbers, and one script could predict the next one's. Done in
+    the template, whose memory no live worker shares at that moment, it
+    costs microseconds instead of a hundred copy-on-write faults per worker.
+    """
+    random.seed()
+    numpy_random = sys.modules.get("numpy.random")
+    if numpy_random is not None:
+        numpy_random.seed(int.from_bytes(os.urandom(4), "big"))
+
+
+def _write_file(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _become(uid: int) -> None:
+    """Switch every uid and gid; from root to another uid that also clears every capability
+    (capabilities(7)), which the test suite checks from outside."""
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    if os.getresuid() != (uid, uid, uid) or os.getresgid() != (uid, uid, uid):
+        raise SetupError(f"switching to uid {uid} did not take effect")
+    try:
+        os.setuid(0)
+    except PermissionError:
+        return
+    raise SetupError(f"the worker could regain root after switching to uid {uid}")
+
+
+def _apply_rlimits(plan: Plan) -> None:
+    """RLIMIT_AS, not RLIMIT_DATA: measured with numpy and pandas preloaded,
+    RLIMIT_DATA lets a shared anonymous mmap of 1 GiB through; RLIMIT_AS stops
+    every allocation route with MemoryError/ENOMEM. The worker inherits the
+    template's address space, so the limit is what is mapped now plus the
+    worker's memory.
+    """
+    address_space = plan.inherited_vm_bytes + plan.memory_bytes
+    settings = (
+        (resource.RLIMIT_AS, address_space, "RLIMIT_AS"),
+        (resource.RLIMIT_FSIZE, plan.max_file_bytes, "RLIMIT_FSIZE"),
+        (resource.RLIMIT_NOFILE, plan.max_open_files, "RLIMIT_NOFILE"),
+        (resource.RLIMIT_NPROC, plan.nproc_limit, "RLIMIT_NPROC"),
+        (resource.RLIMIT_CORE, 0, "RLIMIT_CORE"),
+        (resource.RLIMIT_MEMLOCK, 0, "RLIMIT_MEMLOCK"),
+        (resource.RLIMIT_MSGQUEUE, 0, "RLIMIT_MSGQUEUE"),
+    )
+    for limit, value, name in settings:
+        try:
+            resource.setrlimit(limit, (value, value))
+        except (ValueError, OSError) as error:
+            raise SetupError(f"setrlimit({name}, {value}) failed: {error}") from None
+
+
+def _prepare_stdio() -> None:
+    """Build the script's stdin, stdout and stderr once, in the template.
+
+    They wrap descriptors 0, 1 and 2, which each worker points at its own
+    pipes before it runs anything; the template never writes to them.
+    """
+    global _STDIO
+    stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
+                              errors="backslashreplace", line_buffering=False)
+    stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                              errors="backslashreplace", write_through=True)
+    stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+    _STDIO = (stdin, stdout, stderr)
+
+
+_STDIO: tuple[Any, Any, Any] = (None, None, None)
 
 
 def _fresh_stdio() -> tuple[io.TextIOWrapper, io.TextIOWrapper]:
     # The inherited sys.stdout may still buffer the parent's unflushed text;
     # keep the old objects alive (never flushed, os._exit ends the process)
-    # and give the script brand-new streams on the pipes.
+    # and give the script the streams the template built on the pipes.
     _abandoned.extend((sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__))
-    stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
-                              errors="backslashreplace", line_buffering=False)
-    stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
-                              errors="backslashreplace", write_through=True)
+    stdin, stdout, stderr = _STDIO
     sys.stdout = sys.__stdout__ = stdout
     sys.stderr = sys.__stderr__ = stderr
-    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False),
-                                                 encoding="utf-8")
+    sys.stdin = sys.__stdin__ = stdin
     return stdout, stderr
 
 
 _abandoned: list[Any] = []
 
 
-def start(plan: sandbox.Plan, stdout_fd: int, stderr_fd: int, result_fd: int,
-          request_fd: int, result_limit_bytes: int) -> NoReturn:
-    """Entry point in the freshly forked child; never returns."""
-    try:
-        os.dup2(stdout_fd, 1)
-        os.dup2(stderr_fd, 2)
-        _arrange_fds(result_fd, request_fd)
-    except BaseException:
-        os._exit(SETUP_FAILED_EXIT)
-    try:
-        _setup(plan)
-    except BaseException as error:  # noqa: BLE001 - every failure closes the door
-        message = str(error) or type(error).__name__
-        try:
-            _send_json(b"F", {"error": f"Sandbox setup failed: {message}"})
-        finally:
-            os._exit(SETUP_FAILED_EXIT)
-    _serve(plan, result_limit_bytes)
-
-
-def _setup(plan: sandbox.Plan) -> None:
-    os.setsid()
-    sandbox.ignore_signal_defaults()
-    if plan.sandbox_uid is not None:
-        sandbox.drop_privileges(plan.sandbox_uid)
-    # The worker's own /proc files become root-owned while it is not
-    # dumpable (inherited from the parent, or set by the uid switch), which
-    # breaks ordinary introspection of itself. Being dumpable only exposes
-    # the worker to processes of its own uid; the runtime stays non-dumpable.
-    sandbox.set_dumpable(True)
-    # Set after the uid switch, which clears it. If the runtime dies, the
-    # worker and whatever it runs die with it instead of living on unowned.
-    sandbox.prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, "prctl(PR_SET_PDEATHSIG)")
-    if os.getppid() != plan.parent_pid:
-        raise sandbox.SandboxError("the runtime exited while the worker was starting")
-    if plan.namespaces:
-        sandbox.enter_namespaces(plan.workdir)
-        _split_for_pid_namespace()
-    else:
-        os.chdir(plan.workdir)
-    sandbox.apply_rlimits(plan)
-    if plan.seccomp_program is not None:
-        sandbox.load_seccomp(plan.seccomp_program)
-    environment = sandbox.clean_environment(plan.workdir)
-    sandbox.scrub_worker_memory(plan.secrets, plan.secret_bytes)
-    os.environ.clear()
-    os.environ.update(environment)
-    for name in [name for name in sys.modules if name == "executor" or name.startswith("executor.")]:
-        # Keep user code from stumbling onto the engine through sys.modules.
-        del sys.modules[name]
-    sys.argv = [SCRIPT_FILENAME]
-    sys.path[:] = [p for p in sys.path if p and not p.startswith(plan.workdir)]
-    sys.addaudithook(_make_policy(plan.workdir, plan.parent_pid, plan.template_pid))
-    _warm_up()
-    _send_json(b"Y", {})
-
-
-def _warm_up() -> None:
-    """Walk the per-request path once while parked.
-
-    Right after fork every page is shared with the parent, and the first
-    write to each (reference counts, caches) costs a copy-on-write fault.
-    Measured: a trivial execution took ~5 ms in a cold worker, mostly
-    faults; touching the same code paths here moves that cost off the
-    caller's latency. Nothing of this run is visible to the script: it is
-    the worker's own memory and the namespace is thrown away.
-    """
-    namespace: dict[str, Any] = {"__builtins__": builtins}
-    exec(compile("def main(value):\n    return [value, {'a': 1.5, 'b': None}]\n",
-                 SCRIPT_FILENAME, "exec", dont_inherit=True), namespace)
-    encode_result(_call_main(namespace["main"], True, "warm"), 1 << 16)
-    pandas = sys.modules.get("pandas")
-    if pandas is not None:
-        frame = pandas.DataFrame({"a": [1, 2], "b": ["x", "y"]})
-        encode_result([frame, frame["a"].sum(), frame.groupby("b")["a"].sum().to_dict()],
-                      1 << 20)
-    numpy = sys.modules.get("numpy")
-    if numpy is not None:
-        encode_result(numpy.arange(4).reshape(2, 2) * 1.5, 1 << 16)
-    pyplot = sys.modules.get("matplotlib.pyplot")
-    if pyplot is not None:
-        pyplot.get_fignums()
-    traceback.extract_tb(None)
-    linecache.cache.pop(SCRIPT_FILENAME, None)
-
-
-def _split_for_pid_namespace() -> None:
-    """Fork pid 1 of the new pid namespace, which forks the runner (pid 2).
-
-    Three processes, each with one job. This one (outside the namespace)
-    only mirrors the runner's exit status to the engine, which can wait only
-    for its own child. Pid 1 reaps orphans and reports the runner's status;
-    the kernel ignores default-action signals sent to a namespace's init from
-    inside, so the script cannot kill its reaper, and it would also ignore a
-    script's kill(getpid(), SIGKILL) if the script itself were pid 1. When
-    pid 1 exits, the kernel kills everything left in the namespace.
-    """
-    status_r, status_w = os.pipe()
-    reaper = os.fork()
-    if reaper == 0:
-        os.close(status_r)
-        sandbox.prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, "prctl(PR_SET_PDEATHSIG)")
-        sandbox.finish_pid_namespace()
-        runner = os.fork()
-        if runner == 0:
-            os.close(status_w)
-            sandbox.prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, "prctl(PR_SET_PDEATHSIG)")
-            return
-        _reap(runner, status_w)
-    os.close(status_w)
-    _close_all_but(status_r)
-    data = b""
-    while len(data) < 4:
-        try:
-            chunk = os.read(status_r, 4 - len(data))
-        except InterruptedError:
-            continue
-        if not chunk:
-            break
-        data += chunk
-    if len(data) == 4:
-        (status,) = struct.unpack(">i", data)
-    else:
-        try:
-            _, status = os.waitpid(reaper, 0)
-        except ChildProcessError:
-            os._exit(LOST_CHILD_EXIT)
-    _mirror(status)
-
-
-def _close_all_but(keep: int) -> None:
-    os.closerange(0, keep)
-    os.closerange(keep + 1, 1 << 16)
-
-
-def _reap(runner: int, status_fd: int) -> NoReturn:
-    _close_all_but(status_fd)
-    while True:
-        try:
-            pid, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            os._exit(LOST_CHILD_EXIT)
-        except InterruptedError:
-            continue
-        if pid == runner:
-            try:
-                os.write(status_fd, struct.pack(">i", status))
-            finally:
-                os._exit(0)
-
-
-def _mirror(status: int) -> NoReturn:
-    # Mirroring SIGXCPU or SIGSEGV must not leave a core file behind.
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
-        try:
-            signal.signal(number, signal.SIG_DFL)
-        except (OSError, ValueError):
-            pass  # SIGKILL and SIGSTOP cannot be caught, so they need no reset
-        os.kill(os.getpid(), number)
-    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
-
-
 # ---------------------------------------------------------------- execution
 
 
-def _serve(plan: sandbox.Plan, result_limit_bytes: int) -> NoReturn:
+def _set_cpu_limit(timeout_ms: int) -> None:
+    """CPU seconds for this request: a backstop for the wall-clock deadline.
+
+    SIGXCPU at the soft limit (classified Timeout), SIGKILL one second later.
+    """
+    seconds = -(-timeout_ms // 1000) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 1))
+
+
+def _serve(plan: Plan) -> NoReturn:
     try:
         header = _read_exact(REQUEST_FD, 4)
         (length,) = struct.unpack(">I", header)
         request = _json_loads(_read_exact(REQUEST_FD, length).decode("utf-8"))
         os.close(REQUEST_FD)
-        sandbox.set_cpu_limit(int(request["timeoutMs"]))
+        _set_cpu_limit(int(request["timeoutMs"]))
     except BaseException:  # noqa: BLE001 - the parent went away or sent garbage
         os._exit(SETUP_FAILED_EXIT)
     stdout, stderr = _fresh_stdio()
-    kind, payload = _run(request, result_limit_bytes, stdout, stderr, plan.max_file_bytes,
+    kind, payload = _run(request, plan.result_limit_bytes, stdout, stderr, plan.max_file_bytes,
                          plan.memory_bytes)
     _flush(stdout, stderr)
     try:
-        _write_all(RESULT_FD, frame(kind, payload))
+        _write_all(RESULT_FD, frames.encode(kind, payload))
     except OSError:
         pass
     os._exit(0)
@@ -440,7 +390,7 @@ def _cut(text: str, limit: int) -> str:
     return text[:limit] + f"... [{len(text) - limit} more characters cut]"
 
 
-def _error(error_type: str, message: str, trace: Optional[str]) -> tuple[bytes, bytes]:
+def _error(error_type: str, message: str, trace: Optional[str]) -> tuple[FrameKind, bytes]:
     value = {"errorType": error_type, "error": _cut(message, MAX_ERROR_CHARS),
              "traceback": None if trace is None else _cut(trace, MAX_TRACEBACK_CHARS)}
     try:
@@ -448,7 +398,7 @@ def _error(error_type: str, message: str, trace: Optional[str]) -> tuple[bytes, 
     except Exception:  # noqa: BLE001 - the report itself must never fail
         payload = encode_result({"errorType": error_type, "error": error_type,
                                  "traceback": None}, 1 << 16).encode("utf-8")
-    return b"E", payload
+    return FrameKind.ERROR, payload
 
 
 def _describe(error: BaseException) -> str:
@@ -509,18 +459,14 @@ def _save_figures() -> None:
         pyplot.close(number)
 
 
-def _memory_error(error: BaseException, memory_bytes: int) -> tuple[bytes, bytes]:
+def _memory_error(error: BaseException, memory_bytes: int) -> tuple[FrameKind, bytes]:
     """MemoryError and ENOMEM are the same outcome: the worker's memory limit was hit."""
-    return _error(
-        "MemoryLimit",
-        f"The script ran out of memory: it exceeded the worker memory limit of "
-        f"{memory_bytes // (1024 * 1024)} MiB.",
-        _user_traceback(error),
-    )
+    return _error("MemoryLimit", outcome.memory_limit(memory_bytes // (1024 * 1024)),
+                  _user_traceback(error))
 
 
 def _run(request: dict[str, Any], result_limit_bytes: int, stdout: Any, stderr: Any,
-         max_file_bytes: int, memory_bytes: int) -> tuple[bytes, bytes]:
+         max_file_bytes: int, memory_bytes: int) -> tuple[FrameKind, bytes]:
     script: str = request["script"]
     linecache.cache[SCRIPT_FILENAME] = (len(script), None, script.splitlines(True),
                                         SCRIPT_FILENAME)
@@ -548,29 +494,20 @@ def _run(request: dict[str, Any], result_limit_bytes: int, stdout: Any, stderr: 
             sys.setrecursionlimit(limit)
         _save_figures()
         _flush(stdout, stderr)
-        return b"R", encode_result(result, result_limit_bytes).encode("utf-8")
+        return FrameKind.RESULT, encode_result(result, result_limit_bytes).encode("utf-8")
     except EncodingError as error:
         return _error(error.error_type, error.message, None)
     except SystemExit as error:
         code_text = "None" if error.code is None else repr(error.code)
-        return _error(
-            "ScriptError",
-            f"The script called sys.exit({code_text}) before it finished; "
-            "return from main() or let the script end instead.",
-            _user_traceback(error),
-        )
+        return _error("ScriptError", outcome.sys_exit(code_text), _user_traceback(error))
     except MemoryError as error:
         return _memory_error(error, memory_bytes)
     except SandboxPolicyError as error:
         return _error("PolicyViolation", str(error), _user_traceback(error))
     except OSError as error:
         if error.errno == errno.EFBIG:
-            return _error(
-                "OutputLimit",
-                f"The script tried to write a file larger than the limit of "
-                f"{max_file_bytes} bytes.",
-                _user_traceback(error),
-            )
+            return _error("OutputLimit", outcome.file_too_large(max_file_bytes),
+                          _user_traceback(error))
         if error.errno == errno.ENOMEM:
             return _memory_error(error, memory_bytes)
         return _error("ScriptError", _describe(error), _user_traceback(error))

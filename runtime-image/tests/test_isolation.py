@@ -76,30 +76,8 @@ class SequenceTest(unittest.TestCase):
         self.assertEqual(descendants_of(os.getpid()), [])
 
 
-class SequenceWithoutOptionalLayersTest(unittest.TestCase):
-    """Lambda-like: no namespaces, no seccomp; wiping and sweeping must do it alone."""
-
-    def test_second_execution_sees_nothing_of_the_first(self) -> None:
-        engine = make_engine()
-        engine.use_namespaces = False
-        engine.seccomp_program = None
-        try:
-            engine.recycle()
-            first = run(engine, PLANT)
-            self.assertTrue(first["ok"], first)
-            second = run(engine, LOOK, input=first["result"])
-            self.assertTrue(second["ok"], second)
-            result = second["result"]
-            self.assertEqual({key: result[key] for key in CLEAN}, CLEAN)
-            self.assertFalse(any(result["files"].values()), result["files"])
-            self.assertEqual(result["cwd_entries"], ["outputs", "tmp"])
-        finally:
-            engine.close()
-        self.assertEqual(descendants_of(os.getpid()), [])
-
-
 class ParallelTest(unittest.TestCase):
-    """Two engines (two environments) at the same time; workers are forked by the main thread."""
+    """Two engines (two environments) at the same time in one process."""
 
     def test_two_engines_running_at_once_cannot_see_each_other(self) -> None:
         engines = [make_engine(preloads=""), make_engine(preloads="")]
@@ -123,7 +101,7 @@ class ParallelTest(unittest.TestCase):
         def execute(index: int) -> None:
             other = engines[1 - index]
             responses[index] = engines[index].execute(
-                {"script": script, "input": [f"engine{index}", other.state_root]}, f"p{index}")
+                {"script": script, "input": [f"engine{index}", other.state_dir]}, f"p{index}")
 
         try:
             threads = [threading.Thread(target=execute, args=(index,)) for index in (0, 1)]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
@@ -14,97 +12,22 @@ import time
 import unittest
 from typing import Any, Optional
 
+from .runtime_api import RuntimeApi as SharedRuntimeApi
 from .support import ROOT, descendants_of, free_uid, wait_until
 
 RUNTIME_IMAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREFIX = "/2018-06-01/runtime"
 
 
-class RuntimeApi:
-    """The four Runtime API routes the executor uses, with recorded posts."""
+class RuntimeApi(SharedRuntimeApi):
+    """The shared emulator, with the (request id, body, headers) -> (kind, json) call these tests use."""
 
-    def __init__(self) -> None:
-        self.events: "queue.Queue[tuple[str, bytes, dict[str, str]]]" = queue.Queue()
-        self.posts: "queue.Queue[tuple[str, str, bytes, dict[str, str]]]" = queue.Queue()
-        self.active: Optional[str] = None
-        api = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                if self.path != f"{PREFIX}/invocation/next":
-                    self.send_error(404)
-                    return
-                while True:
-                    try:
-                        request_id, body, headers = api.events.get(timeout=0.5)
-                        break
-                    except queue.Empty:
-                        if api.closing:
-                            self.send_error(503)
-                            return
-                api.active = request_id
-                self.send_response(200)
-                self.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
-                self.send_header("Lambda-Runtime-Invoked-Function-Arn",
-                                 "arn:aws:lambda:us-east-1:123456789012:function:executor")
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(length)
-                parts = self.path[len(PREFIX):].strip("/").split("/")
-                if parts[:2] == ["init", "error"]:
-                    kind, request_id = "init-error", ""
-                elif len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
-                    kind, request_id = parts[2], parts[1]
-                    if request_id != api.active:
-                        self.send_error(400, "request id is not the active invocation")
-                        return
-                else:
-                    self.send_error(404)
-                    return
-                api.posts.put((kind, request_id, body, dict(self.headers)))
-                self.send_response(202)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-        class Server(http.server.ThreadingHTTPServer):
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                # The runtime drops its keep-alive connection when it is
-                # stopped; that is not a failure of the test.
-                pass
-
-        self.closing = False
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
-
-    def invoke(self, request_id: str, body: bytes, headers: Optional[dict[str, str]] = None,
-               timeout_s: float = 60.0) -> tuple[str, dict[str, Any]]:
-        self.events.put((request_id, body, headers or {}))
-        kind, posted_id, answer, _ = self.posts.get(timeout=timeout_s)
-        assert posted_id == request_id, (posted_id, request_id)
-        return kind, json.loads(answer)
-
-    def close(self) -> None:
-        self.closing = True
-        self.server.shutdown()
-        self.server.server_close()
+    def call(self, request_id: str, body: bytes, headers: Optional[dict[str, str]] = None,
+             timeout_s: float = 60.0) -> tuple[str, dict[str, Any]]:
+        deadline = headers.pop("Lambda-Runtime-Deadline-Ms", None) if headers else None
+        answer = self.invoke(body, request_id, int(deadline) if deadline else None, timeout_s,
+                             headers)
+        return answer.kind, answer.json()
 
 
 def start_runtime(api: RuntimeApi, **extra: str) -> subprocess.Popen[bytes]:
@@ -150,7 +73,7 @@ class RuntimeLoopTest(unittest.TestCase):
             "logs must not contain the script's output"
 
     def test_runs_a_script_and_posts_the_response(self) -> None:
-        kind, response = self.api.invoke(
+        kind, response = self.api.call(
             "req-1", json.dumps({"script": "print('print-marker')\ndef main(x):\n    return x * 2",
                                  "input": 21}).encode())
         self.assertEqual(kind, "response")
@@ -169,13 +92,13 @@ class RuntimeLoopTest(unittest.TestCase):
         ]
         for index, (body, sentence) in enumerate(cases):
             with self.subTest(sentence):
-                kind, response = self.api.invoke(f"bad-{index}", body)
+                kind, response = self.api.call(f"bad-{index}", body)
                 self.assertEqual(kind, "response")
                 self.assertEqual(response["errorType"], "InvalidRequest")
                 self.assertEqual(response["error"], sentence)
 
     def test_health_action(self) -> None:
-        kind, response = self.api.invoke("health-1", b'{"action": "health"}')
+        kind, response = self.api.call("health-1", b'{"action": "health"}')
         self.assertEqual(kind, "response")
         self.assertTrue(response["ok"])
         self.assertIn("seccomp", response["health"]["layers"])
@@ -183,7 +106,7 @@ class RuntimeLoopTest(unittest.TestCase):
 
     def test_deadline_header_clamps_the_timeout(self) -> None:
         deadline = str(int(time.time() * 1000) + 2500)
-        kind, response = self.api.invoke(
+        kind, response = self.api.call(
             "deadline-1", json.dumps({"script": "import time\ntime.sleep(30)",
                                       "timeoutMs": 20000}).encode(),
             {"Lambda-Runtime-Deadline-Ms": deadline})
@@ -203,7 +126,7 @@ class RuntimeLoopTest(unittest.TestCase):
             "        except Exception as error:\n"
             "            leaked.append(type(error).__name__)\n"
             "    return {'env': sorted(os.environ), 'proc': leaked}\n")
-        kind, response = self.api.invoke(
+        kind, response = self.api.call(
             "trace-1", json.dumps({"script": script}).encode(),
             {"Lambda-Runtime-Trace-Id": "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"})
         self.assertEqual(kind, "response")
@@ -220,7 +143,7 @@ class RuntimeLoopTest(unittest.TestCase):
         needle = "remnant-" + os.urandom(12).hex()
         # Short and long copies: Python's small-object pool and glibc malloc
         # both have to give back clean memory.
-        kind, response = self.api.invoke("remnant-1", json.dumps({
+        kind, response = self.api.call("remnant-1", json.dumps({
             "script": ("def main(value):\n    print(value * 3)\n    print(value * 40)\n"
                        "    return {value: [value] * 20, 'long': value * 30}"),
             "input": needle}).encode())
@@ -243,17 +166,17 @@ class RuntimeLoopTest(unittest.TestCase):
             "            except OSError:\n"
             "                pass\n"
             "    return count\n")
-        kind, response = self.api.invoke("remnant-2", json.dumps({
+        kind, response = self.api.call("remnant-2", json.dumps({
             "script": scan, "input": needle[::-1]}).encode())
         self.assertTrue(response["ok"], response)
         # The scan's own needle object is the one copy it may find.
         self.assertEqual(response["result"], 1)
 
     def test_script_failures_are_responses_not_function_errors(self) -> None:
-        kind, response = self.api.invoke("fail-1", b'{"script": "import os\\nos._exit(9)"}')
+        kind, response = self.api.call("fail-1", b'{"script": "import os\\nos._exit(9)"}')
         self.assertEqual(kind, "response")
         self.assertEqual(response["errorType"], "ScriptError")
-        kind, response = self.api.invoke("after-1", b'{"script": "def main():\\n    return 1"}')
+        kind, response = self.api.call("after-1", b'{"script": "def main():\\n    return 1"}')
         self.assertEqual(response["result"], 1)
 
 
@@ -262,8 +185,8 @@ class InitErrorTest(unittest.TestCase):
         api = RuntimeApi()
         try:
             process = start_runtime(api, EXECUTOR_MAX_STDOUT_BYTES="lots", EXECUTOR_PRELOADS="")
-            kind, request_id, body, headers = api.posts.get(timeout=60)
-            self.assertEqual(kind, "init-error")
+            self.assertTrue(api.init_error_seen.wait(60))
+            body, headers = api.init_errors[0]
             error = json.loads(body)
             self.assertEqual(error["errorType"], "Runtime.ExecutorInitError")
             self.assertIn("EXECUTOR_MAX_STDOUT_BYTES must be a whole number", error["errorMessage"])
