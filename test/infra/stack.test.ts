@@ -257,7 +257,7 @@ describe('SecurePythonExecutorStack with the default configuration', () => {
         EXECUTOR_MIN_TIMEOUT_MS: '100',
         EXECUTOR_MAX_TIMEOUT_MS: '25000',
         EXECUTOR_MAX_SCRIPT_BYTES: '65536',
-        EXECUTOR_MAX_REQUEST_BYTES: '1048576',
+        EXECUTOR_MAX_REQUEST_BYTES: '1000000',
         EXECUTOR_MAX_STDOUT_BYTES: '102400',
         EXECUTOR_MAX_STDERR_BYTES: '102400',
         EXECUTOR_MAX_RESULT_BYTES: '1048576',
@@ -342,6 +342,12 @@ describe('SecurePythonExecutorStack with the default configuration', () => {
       template.resourceCountIs('Custom::LogRetention', 0);
     });
 
+    it('reserves no concurrency at all when reservedConcurrency is 0 (Lambda\'s own 0 would throttle every call)', () => {
+      const { template: unreserved } = synthesize({ reservedConcurrency: 0 });
+      const executor = unreserved.findResources('AWS::Lambda::Function')[logicalIdOf(unreserved, 'AWS::Lambda::Function', 'ExecutorFunction')];
+      expect(executor.Properties).not.toHaveProperty('ReservedConcurrentExecutions');
+    });
+
     it('exposes no Lambda function URL and lets nothing but the invoker call the executor', () => {
       template.resourceCountIs('AWS::Lambda::Url', 0);
       for (const [, permission] of resourcesOfType(template, 'AWS::Lambda::Permission')) {
@@ -371,6 +377,7 @@ describe('SecurePythonExecutorStack with a name prefix, arm64 and other limits',
       memoryMiB: 1024,
       timeoutSeconds: 60,
       maxRequestTimeoutMs: 50_000,
+      apiIntegrationTimeoutMs: 53_000,
       reservedConcurrency: 3,
       artifactRetentionDays: 7,
       logRetentionDays: 90,

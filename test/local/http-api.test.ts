@@ -145,14 +145,14 @@ describe('local HTTP API (POST /execute, GET /healthz)', () => {
     expect(post.status).toBe(405);
   });
 
-  it('answers a body over 1 MiB with 413 JSON before reading it all, declared or streamed', async () => {
+  it('answers a body over the 1,000,000-byte limit with 413 JSON before reading it all, declared or streamed', async () => {
     const declared = await raw('POST', '/execute', {
       headers: { 'Content-Type': 'application/json', 'Content-Length': String(10 * 1024 * 1024) },
       holdOpen: true,
       chunks: [Buffer.from('{"script": "')],
     });
     expect(declared.status).toBe(413);
-    expect(JSON.parse(declared.body)).toMatchObject({ ok: false, errorType: 'RequestTooLarge', error: 'Request body must be at most 1048576 bytes' });
+    expect(JSON.parse(declared.body)).toMatchObject({ ok: false, errorType: 'RequestTooLarge', error: 'Request body must be at most 1000000 bytes' });
 
     const streamed = await raw('POST', '/execute', {
       headers: { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' },
