@@ -348,6 +348,18 @@ describe('SecurePythonExecutorStack with the default configuration', () => {
       expect(executor.Properties).not.toHaveProperty('ReservedConcurrentExecutions');
     });
 
+    it('acknowledges cfn-lint rules only on Lambda functions, only W3005, each with its reason', () => {
+      const acknowledged = Object.entries(template.toJSON().Resources as Record<string, { Type: string; Metadata?: Record<string, any> }>).filter(
+        ([, resource]) => resource.Metadata?.['cfn-lint'] !== undefined,
+      );
+      expect(acknowledged.length).toBe(resourcesOfType(template, 'AWS::Lambda::Function').length);
+      for (const [, resource] of acknowledged) {
+        expect(resource.Type).toBe('AWS::Lambda::Function');
+        expect(resource.Metadata!['cfn-lint'].config.ignore_checks).toEqual(['W3005']);
+        expect(resource.Metadata!['cfn-lint'].config.ignore_reasons.W3005).toMatch(/DependsOn on the execution role/);
+      }
+    });
+
     it('exposes no Lambda function URL and lets nothing but the invoker call the executor', () => {
       template.resourceCountIs('AWS::Lambda::Url', 0);
       for (const [, permission] of resourcesOfType(template, 'AWS::Lambda::Permission')) {
