@@ -72,6 +72,8 @@ export interface SecurePythonExecutorConfigProps {
   readonly apiIntegrationTimeoutMs?: number;
   /** Create the account-level role API Gateway writes access logs with (AWS::ApiGateway::Account). @default true */
   readonly apiGatewayCloudWatchRole?: boolean;
+  /** Customer managed policy attached as the permissions boundary of every role (scoped bootstrap). @default '' (none) */
+  readonly permissionsBoundaryPolicyName?: string;
   readonly maxScriptBytes?: number;
   readonly maxRequestBytes?: number;
   readonly maxStdoutBytes?: number;
@@ -106,6 +108,7 @@ export interface SecurePythonExecutorConfig {
   readonly corsAllowOrigin: string;
   readonly apiIntegrationTimeoutMs: number;
   readonly apiGatewayCloudWatchRole: boolean;
+  readonly permissionsBoundaryPolicyName: string;
   readonly limits: ExecutorLimits;
 }
 
@@ -142,6 +145,7 @@ export const CONTEXT_SETTINGS: readonly SettingDoc[] = [
   { key: 'apiKeyDailyQuotaRequests', kind: 'integer', defaultText: '10000', description: 'Requests per day for the API key (`apiKey` mode only).' },
   { key: 'corsAllowOrigin', kind: 'string', defaultText: '(none)', description: 'Origins allowed to call the API from a browser: `*` or a comma-separated list like `https://app.example.com`; empty sends no CORS headers.' },
   { key: 'apiIntegrationTimeoutMs', kind: 'integer', defaultText: '29000', description: 'How long API Gateway waits for an answer (50 to 300000). Above 29000 only after AWS raised the "Maximum integration timeout" quota of the region. Must stay 3000 ms above maxRequestTimeoutMs.' },
+  { key: 'permissionsBoundaryPolicyName', kind: 'string', defaultText: '(none)', description: 'Name of a customer managed policy to attach as the permissions boundary of every IAM role the app creates; required by the scoped bootstrap (`secure-python-executor-boundary`, see "Bootstrapping with a scoped execution policy").' },
   { key: 'apiGatewayCloudWatchRole', kind: 'boolean', defaultText: 'true', description: "Set API Gateway's account-level CloudWatch Logs role (AWS::ApiGateway::Account, kept when the stack is deleted), without which the stage's access logs cannot be created. `false` when the account and region already have one." },
   { key: 'maxScriptBytes', kind: 'integer', defaultText: '65536', description: 'Largest script, UTF-8 bytes.' },
   { key: 'maxRequestBytes', kind: 'integer', defaultText: '1000000', description: `Largest request body, bytes (at most ${MAX_REQUEST_BYTES_IN_PROXY_EVENT}, so that API Gateway's event for any such body fits Lambda's 6 MB request limit).` },
@@ -276,6 +280,7 @@ export function resolveConfig(props: SecurePythonExecutorConfigProps = {}): Secu
     corsAllowOrigin: props.corsAllowOrigin ?? '',
     apiIntegrationTimeoutMs: props.apiIntegrationTimeoutMs ?? DEFAULT_API_INTEGRATION_TIMEOUT_MS,
     apiGatewayCloudWatchRole: props.apiGatewayCloudWatchRole ?? true,
+    permissionsBoundaryPolicyName: props.permissionsBoundaryPolicyName ?? '',
     limits,
   };
   const errors = validateConfig(config);
@@ -355,6 +360,12 @@ function validateConfig(config: SecurePythonExecutorConfig): string[] {
     );
   }
   integerIn('artifactRetentionDays', config.artifactRetentionDays, 1, 3650, ' days');
+  if (config.permissionsBoundaryPolicyName !== '' && !/^[\w+=,.@-]{1,128}$/.test(config.permissionsBoundaryPolicyName)) {
+    errors.push(
+      `permissionsBoundaryPolicyName ('${config.permissionsBoundaryPolicyName}') is not an IAM policy name (1 to 128 letters, digits or +=,.@_-): ` +
+        'give the name, not the ARN, like -c permissionsBoundaryPolicyName=secure-python-executor-boundary.',
+    );
+  }
   if (!LOG_RETENTION_DAYS.includes(config.logRetentionDays)) {
     errors.push(`logRetentionDays (${config.logRetentionDays}) is not a CloudWatch Logs retention period: use one of ${LOG_RETENTION_DAYS.join(', ')}.`);
   }

@@ -360,6 +360,14 @@ describe('SecurePythonExecutorStack with the default configuration', () => {
       }
     });
 
+    it('puts every IAM role under the /secure-python-executor/ path, the only roles the scoped deploy policy may create or pass', () => {
+      const roles = resourcesOfType(template, 'AWS::IAM::Role');
+      expect(roles.length).toBeGreaterThanOrEqual(5);
+      for (const [id, role] of roles) {
+        expect({ id, path: role.Properties?.Path }).toEqual({ id, path: '/secure-python-executor/' });
+      }
+    });
+
     it('exposes no Lambda function URL and lets nothing but the invoker call the executor', () => {
       template.resourceCountIs('AWS::Lambda::Url', 0);
       for (const [, permission] of resourcesOfType(template, 'AWS::Lambda::Permission')) {
