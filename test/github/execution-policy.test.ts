@@ -1,7 +1,6 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { synthApp as runApp } from './synth-app';
 import { REPO_ROOT } from './workflow-files';
 
 /*
@@ -75,24 +74,11 @@ function allows(policy: PolicyDocument, action: string): boolean {
   return matching('Allow') && !matching('Deny');
 }
 
-/** Runs bin/app.ts as the CDK CLI does and returns every synthesized template by stack id. */
+/** Every template bin/app.ts synthesizes for `context`, by stack id. */
 function synthApp(context: Record<string, string>): Record<string, Template> {
-  const outdir = mkdtempSync(path.join(tmpdir(), 'execution-policy-'));
-  try {
-    const result = spawnSync(process.execPath, [path.join(REPO_ROOT, 'node_modules/tsx/dist/cli.mjs'), 'bin/app.ts'], {
-      cwd: REPO_ROOT,
-      encoding: 'utf8',
-      env: { ...process.env, CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify(context) },
-    });
-    if (result.status !== 0) throw new Error(`bin/app.ts failed: ${result.stderr}`);
-    return Object.fromEntries(
-      readdirSync(outdir)
-        .filter((file) => file.endsWith('.template.json'))
-        .map((file) => [file.replace('.template.json', ''), JSON.parse(readFileSync(path.join(outdir, file), 'utf8')) as Template]),
-    );
-  } finally {
-    rmSync(outdir, { recursive: true, force: true });
-  }
+  const { result, templates } = runApp(context);
+  if (result.status !== 0) throw new Error(`bin/app.ts failed: ${result.stderr}`);
+  return templates;
 }
 
 function rolePolicies(template: Template): [string, Statement][] {
