@@ -2,13 +2,14 @@ import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ConfigurationError, configPropsFromContext, resolveConfig, stackName } from '../lib/config';
 import { addGithubDeployRoleStack, GithubDeployRoleConfigError } from '../lib/github-deploy-role-stack';
+import { applyPermissionsBoundary } from '../lib/iam-scope';
 import { SecurePythonExecutorStack } from '../lib/secure-python-executor-stack';
 
 const app = new App();
 
 try {
   const config = resolveConfig(configPropsFromContext((key) => app.node.tryGetContext(key)));
-  new SecurePythonExecutorStack(app, 'SecurePythonExecutor', {
+  const mainStack = new SecurePythonExecutorStack(app, 'SecurePythonExecutor', {
     config,
     stackName: stackName(config),
     description: 'secure-python-executor: runs untrusted Python in an isolated Lambda behind an authenticated API',
@@ -16,7 +17,13 @@ try {
     // lookups, and `cdk deploy` fills in the account and region it deploys to.
   });
   // Only when asked for with -c githubDeployRole=true / githubOwner / githubRepo.
-  addGithubDeployRoleStack(app);
+  const deployRoleStack = addGithubDeployRoleStack(app);
+  // The scoped bootstrap lets CloudFormation create roles only with this boundary.
+  if (config.permissionsBoundaryPolicyName !== '') {
+    for (const stack of [mainStack, deployRoleStack]) {
+      if (stack !== undefined) applyPermissionsBoundary(stack, config.permissionsBoundaryPolicyName);
+    }
+  }
 } catch (error) {
   if (error instanceof ConfigurationError || error instanceof GithubDeployRoleConfigError) {
     // One readable list of what to fix instead of a stack trace.

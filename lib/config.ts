@@ -6,6 +6,7 @@
  */
 
 import { LIMIT_SPECS, limitsToEnv, type ConfigurableLimits } from '../lambda/contract/limits';
+import { LAMBDA_SYNC_REQUEST_LIMIT_BYTES, MAX_REQUEST_BYTES_IN_PROXY_EVENT } from './proxy-event-size';
 
 /** Thrown when a setting is invalid; the message names the setting and the fix. */
 export class ConfigurationError extends Error {
@@ -43,7 +44,7 @@ export interface SecurePythonExecutorConfigProps {
   readonly defaultRequestTimeoutMs?: number;
   /** Lowest `timeoutMs` a request may ask for. @default 100 */
   readonly minRequestTimeoutMs?: number;
-  /** Executor reserved concurrency: the most executions at once. @default 10 */
+  /** Executor reserved concurrency: the most executions at once; 0 reserves nothing. @default 10 */
   readonly reservedConcurrency?: number;
   /** CPU architecture of both Lambda functions. @default 'x86_64' */
   readonly architecture?: ArchitectureName;
@@ -67,6 +68,12 @@ export interface SecurePythonExecutorConfigProps {
   readonly apiKeyDailyQuotaRequests?: number;
   /** Browser origins allowed to call the API: '*' or comma-separated origins; empty means no CORS headers. @default '' */
   readonly corsAllowOrigin?: string;
+  /** How long API Gateway waits for the invoker (more than 29000 needs a quota increase). @default 29000 */
+  readonly apiIntegrationTimeoutMs?: number;
+  /** Create the account-level role API Gateway writes access logs with (AWS::ApiGateway::Account). @default true */
+  readonly apiGatewayCloudWatchRole?: boolean;
+  /** Customer managed policy attached as the permissions boundary of every role (scoped bootstrap). @default '' (none) */
+  readonly permissionsBoundaryPolicyName?: string;
   readonly maxScriptBytes?: number;
   readonly maxRequestBytes?: number;
   readonly maxStdoutBytes?: number;
@@ -99,6 +106,9 @@ export interface SecurePythonExecutorConfig {
   readonly apiBurstLimitRequests: number;
   readonly apiKeyDailyQuotaRequests: number;
   readonly corsAllowOrigin: string;
+  readonly apiIntegrationTimeoutMs: number;
+  readonly apiGatewayCloudWatchRole: boolean;
+  readonly permissionsBoundaryPolicyName: string;
   readonly limits: ExecutorLimits;
 }
 
@@ -122,7 +132,7 @@ export const CONTEXT_SETTINGS: readonly SettingDoc[] = [
   { key: 'maxRequestTimeoutMs', kind: 'integer', defaultText: '25000', description: 'Highest `timeoutMs` a request may ask for.' },
   { key: 'defaultRequestTimeoutMs', kind: 'integer', defaultText: '10000', description: '`timeoutMs` used when a request has none.' },
   { key: 'minRequestTimeoutMs', kind: 'integer', defaultText: '100', description: 'Lowest `timeoutMs` a request may ask for.' },
-  { key: 'reservedConcurrency', kind: 'integer', defaultText: '10', description: 'Executor reserved concurrency: executions at once, and the cap on cost and blast radius.' },
+  { key: 'reservedConcurrency', kind: 'integer', defaultText: '10', description: 'Executor reserved concurrency: executions at once, and the cap on cost and blast radius. `0` reserves nothing (needed on accounts whose concurrency quota is below 100 + this value; see "Before you deploy").' },
   { key: 'architecture', kind: 'string', defaultText: 'x86_64', description: '`x86_64` or `arm64`, for both functions. The image is built for this platform.' },
   { key: 'namePrefix', kind: 'string', defaultText: '(none)', description: 'Lowercase prefix for the stack and function names (`dev` gives `dev-workflow-python-executor`), so two deployments can share an account and region.' },
   { key: 'artifactRetentionDays', kind: 'integer', defaultText: '1', description: 'Days before artifacts are deleted from the bucket.' },
@@ -134,8 +144,11 @@ export const CONTEXT_SETTINGS: readonly SettingDoc[] = [
   { key: 'apiBurstLimitRequests', kind: 'integer', defaultText: '40', description: 'API stage throttling burst.' },
   { key: 'apiKeyDailyQuotaRequests', kind: 'integer', defaultText: '10000', description: 'Requests per day for the API key (`apiKey` mode only).' },
   { key: 'corsAllowOrigin', kind: 'string', defaultText: '(none)', description: 'Origins allowed to call the API from a browser: `*` or a comma-separated list like `https://app.example.com`; empty sends no CORS headers.' },
+  { key: 'apiIntegrationTimeoutMs', kind: 'integer', defaultText: '29000', description: 'How long API Gateway waits for an answer (50 to 300000). Above 29000 only after AWS raised the "Maximum integration timeout" quota of the region. Must stay 3000 ms above maxRequestTimeoutMs.' },
+  { key: 'permissionsBoundaryPolicyName', kind: 'string', defaultText: '(none)', description: 'Name of a customer managed policy to attach as the permissions boundary of every IAM role the app creates; required by the scoped bootstrap (`secure-python-executor-boundary`, see "Bootstrapping with a scoped execution policy").' },
+  { key: 'apiGatewayCloudWatchRole', kind: 'boolean', defaultText: 'true', description: "Set API Gateway's account-level CloudWatch Logs role (AWS::ApiGateway::Account, kept when the stack is deleted), without which the stage's access logs cannot be created. `false` when the account and region already have one." },
   { key: 'maxScriptBytes', kind: 'integer', defaultText: '65536', description: 'Largest script, UTF-8 bytes.' },
-  { key: 'maxRequestBytes', kind: 'integer', defaultText: '1048576', description: 'Largest request body, bytes (at most 5 MiB: the synchronous Lambda payload limit is 6 MB).' },
+  { key: 'maxRequestBytes', kind: 'integer', defaultText: '1000000', description: `Largest request body, bytes (at most ${MAX_REQUEST_BYTES_IN_PROXY_EVENT}, so that API Gateway's event for any such body fits Lambda's 6 MB request limit).` },
   { key: 'maxStdoutBytes', kind: 'integer', defaultText: '102400', description: 'stdout cap; longer output is cut and flagged in `truncated`.' },
   { key: 'maxStderrBytes', kind: 'integer', defaultText: '102400', description: 'stderr cap.' },
   { key: 'maxResultBytes', kind: 'integer', defaultText: '1048576', description: 'Largest encoded `result`.' },
@@ -159,11 +172,28 @@ export const PARENT_RESERVE_MIB = 64;
  * executor can kill the worker, clean up and still answer with `Timeout`. */
 export const TIMEOUT_HEADROOM_MS = 2000;
 
-/** Lambda's synchronous invocation payload limit (request and response), 6 MB. */
-const LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024;
-/** What request, result and streams may use of it; the rest is kept for the
- * response envelope, JSON escaping and the artifact upload policy. */
-const PAYLOAD_BUDGET_BYTES = 5 * 1024 * 1024;
+/**
+ * What the API path needs besides the script's own time: the executor's work
+ * after the script's deadline (TIMEOUT_HEADROOM_MS: stop the worker, collect
+ * and upload artifacts, answer) and the invoker's (validate, sign, invoke,
+ * sign the artifact links, answer). A cold start comes on top and is not
+ * covered: such a request can meet the integration timeout (README, limits).
+ */
+export const INVOKER_BUDGET_MS = 1000;
+export const API_RESPONSE_BUDGET_MS = TIMEOUT_HEADROOM_MS + INVOKER_BUDGET_MS;
+
+/**
+ * API Gateway's integration timeout: 29 s by default, up to 300 s for Regional
+ * REST APIs once the account's quota was raised (AWS What's New, 2024-06-04,
+ * "Amazon API Gateway integration timeout limit increase beyond 29 seconds").
+ */
+export const DEFAULT_API_INTEGRATION_TIMEOUT_MS = 29_000;
+const MAX_API_INTEGRATION_TIMEOUT_MS = 300_000;
+
+/** Lambda's synchronous response payload limit, 6 MB. */
+const LAMBDA_SYNC_RESPONSE_BYTES = 6 * 1024 * 1024;
+/** What result and streams may use of it; the rest is kept for the response envelope and JSON escaping. */
+const RESPONSE_BUDGET_BYTES = 5 * 1024 * 1024;
 
 const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
@@ -248,6 +278,9 @@ export function resolveConfig(props: SecurePythonExecutorConfigProps = {}): Secu
     apiBurstLimitRequests: props.apiBurstLimitRequests ?? 40,
     apiKeyDailyQuotaRequests: props.apiKeyDailyQuotaRequests ?? 10_000,
     corsAllowOrigin: props.corsAllowOrigin ?? '',
+    apiIntegrationTimeoutMs: props.apiIntegrationTimeoutMs ?? DEFAULT_API_INTEGRATION_TIMEOUT_MS,
+    apiGatewayCloudWatchRole: props.apiGatewayCloudWatchRole ?? true,
+    permissionsBoundaryPolicyName: props.permissionsBoundaryPolicyName ?? '',
     limits,
   };
   const errors = validateConfig(config);
@@ -282,6 +315,21 @@ function validateConfig(config: SecurePythonExecutorConfig): string[] {
       );
     }
   }
+  const integrationOk = integerIn(
+    'apiIntegrationTimeoutMs',
+    config.apiIntegrationTimeoutMs,
+    50,
+    MAX_API_INTEGRATION_TIMEOUT_MS,
+    ' ms (API Gateway allows 50 ms to 29 s, and up to 300 s for Regional REST APIs after a quota increase)',
+  );
+  if (maxOk && integrationOk && limits.maxTimeoutMs + API_RESPONSE_BUDGET_MS > config.apiIntegrationTimeoutMs) {
+    errors.push(
+      `maxRequestTimeoutMs (${limits.maxTimeoutMs}) plus ${API_RESPONSE_BUDGET_MS} ms for the executor and invoker to answer must fit API Gateway's ` +
+        `integration timeout apiIntegrationTimeoutMs (${config.apiIntegrationTimeoutMs}), or the longest requests would end in a gateway timeout: ` +
+        `lower maxRequestTimeoutMs to ${config.apiIntegrationTimeoutMs - API_RESPONSE_BUDGET_MS} or less, or raise apiIntegrationTimeoutMs to ` +
+        `${limits.maxTimeoutMs + API_RESPONSE_BUDGET_MS} (above 29000 only after AWS raised the region's integration timeout quota).`,
+    );
+  }
   if (minOk && maxOk && limits.minTimeoutMs > limits.maxTimeoutMs) {
     errors.push(`minRequestTimeoutMs (${limits.minTimeoutMs}) must not exceed maxRequestTimeoutMs (${limits.maxTimeoutMs}): lower minRequestTimeoutMs or raise maxRequestTimeoutMs.`);
   }
@@ -294,7 +342,14 @@ function validateConfig(config: SecurePythonExecutorConfig): string[] {
     }
   }
 
-  integerIn('reservedConcurrency', config.reservedConcurrency, 1, 10_000, ' (Lambda keeps at least 100 of the account concurrency unreserved, so check your account quota)');
+  integerIn(
+    'reservedConcurrency',
+    config.reservedConcurrency,
+    0,
+    10_000,
+    ' (0 reserves nothing; Lambda keeps 100 of the account concurrency unreserved, so a reservation needs a quota of at least 100 plus it: ' +
+      'aws lambda get-account-settings shows AccountLimit.UnreservedConcurrentExecutions)',
+  );
   if (config.architecture !== 'x86_64' && config.architecture !== 'arm64') {
     errors.push(`architecture ('${config.architecture}') must be x86_64 or arm64: set -c architecture=x86_64 or -c architecture=arm64.`);
   }
@@ -305,6 +360,12 @@ function validateConfig(config: SecurePythonExecutorConfig): string[] {
     );
   }
   integerIn('artifactRetentionDays', config.artifactRetentionDays, 1, 3650, ' days');
+  if (config.permissionsBoundaryPolicyName !== '' && !/^[\w+=,.@-]{1,128}$/.test(config.permissionsBoundaryPolicyName)) {
+    errors.push(
+      `permissionsBoundaryPolicyName ('${config.permissionsBoundaryPolicyName}') is not an IAM policy name (1 to 128 letters, digits or +=,.@_-): ` +
+        'give the name, not the ARN, like -c permissionsBoundaryPolicyName=secure-python-executor-boundary.',
+    );
+  }
   if (!LOG_RETENTION_DAYS.includes(config.logRetentionDays)) {
     errors.push(`logRetentionDays (${config.logRetentionDays}) is not a CloudWatch Logs retention period: use one of ${LOG_RETENTION_DAYS.join(', ')}.`);
   }
@@ -322,19 +383,26 @@ function validateConfig(config: SecurePythonExecutorConfig): string[] {
     );
   }
 
-  const requestOk = integerIn('maxRequestBytes', limits.maxRequestBytes, 1024, PAYLOAD_BUDGET_BYTES, ` bytes (Lambda's synchronous payload limit is ${LAMBDA_SYNC_PAYLOAD_BYTES} bytes, and the event also carries the artifact upload policy)`);
-  if (integerIn('maxScriptBytes', limits.maxScriptBytes, 1, PAYLOAD_BUDGET_BYTES, ' bytes') && requestOk && limits.maxScriptBytes > limits.maxRequestBytes) {
+  const requestOk = integerIn(
+    'maxRequestBytes',
+    limits.maxRequestBytes,
+    1024,
+    MAX_REQUEST_BYTES_IN_PROXY_EVENT,
+    ` bytes (API Gateway hands the body to the invoker as a JSON string inside an event that must stay under Lambda's ${LAMBDA_SYNC_REQUEST_LIMIT_BYTES}-byte ` +
+      'request limit, and JSON escaping can turn one body byte into six)',
+  );
+  if (integerIn('maxScriptBytes', limits.maxScriptBytes, 1, MAX_REQUEST_BYTES_IN_PROXY_EVENT, ' bytes') && requestOk && limits.maxScriptBytes > limits.maxRequestBytes) {
     errors.push(`maxScriptBytes (${limits.maxScriptBytes}) must not exceed maxRequestBytes (${limits.maxRequestBytes}), since the script travels inside the request: lower maxScriptBytes or raise maxRequestBytes.`);
   }
-  const stdoutOk = integerIn('maxStdoutBytes', limits.maxStdoutBytes, 1024, PAYLOAD_BUDGET_BYTES, ' bytes');
-  const stderrOk = integerIn('maxStderrBytes', limits.maxStderrBytes, 1024, PAYLOAD_BUDGET_BYTES, ' bytes');
-  const resultOk = integerIn('maxResultBytes', limits.maxResultBytes, 1024, PAYLOAD_BUDGET_BYTES, ' bytes');
+  const stdoutOk = integerIn('maxStdoutBytes', limits.maxStdoutBytes, 1024, RESPONSE_BUDGET_BYTES, ' bytes');
+  const stderrOk = integerIn('maxStderrBytes', limits.maxStderrBytes, 1024, RESPONSE_BUDGET_BYTES, ' bytes');
+  const resultOk = integerIn('maxResultBytes', limits.maxResultBytes, 1024, RESPONSE_BUDGET_BYTES, ' bytes');
   if (stdoutOk && stderrOk && resultOk) {
     const responseBytes = limits.maxStdoutBytes + limits.maxStderrBytes + limits.maxResultBytes;
-    if (responseBytes > PAYLOAD_BUDGET_BYTES) {
+    if (responseBytes > RESPONSE_BUDGET_BYTES) {
       errors.push(
-        `maxResultBytes + maxStdoutBytes + maxStderrBytes (${responseBytes}) must stay within ${PAYLOAD_BUDGET_BYTES} bytes, because the whole response must fit Lambda's ` +
-          `${LAMBDA_SYNC_PAYLOAD_BYTES}-byte synchronous payload limit: lower one of them.`,
+        `maxResultBytes + maxStdoutBytes + maxStderrBytes (${responseBytes}) must stay within ${RESPONSE_BUDGET_BYTES} bytes, because the whole response must fit Lambda's ` +
+          `${LAMBDA_SYNC_RESPONSE_BYTES}-byte synchronous payload limit: lower one of them.`,
       );
     }
   }

@@ -35,7 +35,7 @@ export interface ExecutorFunctionProps {
   readonly memoryMiB?: number;
   /** @default 30 */
   readonly timeoutSeconds?: number;
-  /** @default 10 */
+  /** Executions at once; 0 reserves nothing and leaves the function to the account's unreserved pool. @default 10 */
   readonly reservedConcurrency?: number;
   /** @default lambda.Architecture.X86_64 */
   readonly architecture?: lambda.Architecture;
@@ -65,6 +65,7 @@ export class ExecutorFunction extends Construct {
     super(scope, id);
     const architecture = props.architecture ?? lambda.Architecture.X86_64;
     const imageDirectory = props.imageDirectory ?? DEFAULT_RUNTIME_IMAGE_DIRECTORY;
+    const reservedConcurrency = props.reservedConcurrency ?? 10;
     if (!fs.existsSync(path.join(imageDirectory, 'Dockerfile'))) {
       throw new Error(
         `The executor image directory ${imageDirectory} has no Dockerfile. The executor Lambda is built from it: ` +
@@ -129,7 +130,8 @@ export class ExecutorFunction extends Construct {
       architecture,
       memorySize: props.memoryMiB ?? 256,
       timeout: Duration.seconds(props.timeoutSeconds ?? 30),
-      reservedConcurrentExecutions: props.reservedConcurrency ?? 10,
+      // Lambda's own 0 would throttle every invocation; here 0 means "no reservation".
+      reservedConcurrentExecutions: reservedConcurrency === 0 ? undefined : reservedConcurrency,
       vpc: props.vpc,
       vpcSubnets: props.vpcSubnets,
       securityGroups: [props.securityGroup],

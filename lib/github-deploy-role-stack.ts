@@ -1,6 +1,7 @@
-import { App, Aws, CfnOutput, Duration, Stack, StackProps, Validations } from 'aws-cdk-lib';
+import { App, Aspects, Aws, CfnOutput, Duration, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { RolePathAspect } from './iam-scope';
 
 /** The issuer of the tokens GitHub Actions hands to jobs with `id-token: write`. */
 export const GITHUB_OIDC_ISSUER_HOST = 'token.actions.githubusercontent.com';
@@ -110,6 +111,7 @@ export class GithubDeployRoleStack extends Stack {
     });
 
     this.subject = githubEnvironmentSubject(props.githubOwner, props.githubRepo, deployEnvironment);
+    Aspects.of(this).add(new RolePathAspect());
 
     const provider: iam.IOidcProvider = props.existingOidcProviderArn
       ? iam.OidcProviderNative.fromOidcProviderArn(this, 'GithubOidcProvider', props.existingOidcProviderArn)

@@ -8,8 +8,10 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
+import { ApiGatewayAccount } from './api-gateway-account';
 import { ARTIFACT_KEY_PREFIX } from './artifact-store';
-import { corsOrigins, limitsToEnvironment, SecurePythonExecutorConfig } from './config';
+import { corsOrigins, INVOKER_BUDGET_MS, limitsToEnvironment, SecurePythonExecutorConfig } from './config';
+import { addGatewayResponses, gatewayResponseSpecs } from './gateway-responses';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..');
 export const DEFAULT_INVOKER_ENTRY = path.join(REPOSITORY_ROOT, 'lambda', 'invoker', 'handler.ts');
@@ -17,13 +19,42 @@ export const API_STAGE_NAME = 'v1';
 
 /**
  * How much longer than the executor's Lambda timeout the invoker's Lambda
- * client waits: long enough to receive the executor's own answer (including a
- * Lambda-level timeout error), short enough to answer before the invoker's own
- * timeout.
+ * client would wait to receive the executor's own answer (including a
+ * Lambda-level timeout error).
  */
 const CLIENT_TIMEOUT_MARGIN_MS = 2000;
 /** The invoker's own timeout above the client's, to log and answer cleanly. */
 const INVOKER_TIMEOUT_MARGIN_SECONDS = 5;
+/** Lambda's largest function timeout (15 minutes). */
+export const LAMBDA_MAX_TIMEOUT_SECONDS = 900;
+
+export interface InvokerTimeouts {
+  /** How long the invoker's Lambda client waits for the executor. */
+  readonly clientTimeoutMs: number;
+  /** The invoker function's own timeout. */
+  readonly functionTimeoutSeconds: number;
+}
+
+/**
+ * The invoker waits for the executor's own answer, but never past the point
+ * where API Gateway has given up on the caller: it answers ExecutorTimeout,
+ * logged with its request id, shortly before the integration timeout (one
+ * invoker budget early) instead. Its own timeout keeps a margin above that and
+ * stays within Lambda's 900 s maximum whatever the settings.
+ */
+export function invokerTimeouts(config: Pick<SecurePythonExecutorConfig, 'timeoutSeconds' | 'apiIntegrationTimeoutMs'>): InvokerTimeouts {
+  const functionTimeoutSeconds = Math.min(
+    LAMBDA_MAX_TIMEOUT_SECONDS,
+    Math.ceil(Math.min(config.timeoutSeconds * 1000 + CLIENT_TIMEOUT_MARGIN_MS, config.apiIntegrationTimeoutMs - INVOKER_BUDGET_MS) / 1000) +
+      INVOKER_TIMEOUT_MARGIN_SECONDS,
+  );
+  const clientTimeoutMs = Math.min(
+    config.timeoutSeconds * 1000 + CLIENT_TIMEOUT_MARGIN_MS,
+    config.apiIntegrationTimeoutMs - INVOKER_BUDGET_MS,
+    (functionTimeoutSeconds - INVOKER_TIMEOUT_MARGIN_SECONDS) * 1000,
+  );
+  return { clientTimeoutMs, functionTimeoutSeconds };
+}
 
 export interface InvokerApiProps {
   readonly config: SecurePythonExecutorConfig;
@@ -46,8 +77,15 @@ export interface InvokerApiProps {
  * optionally sits behind an AWS WAF web ACL with a per-IP rate rule.
  *
  * Request bodies: API Gateway's own limit is a hard 10 MB and cannot be
- * lowered; the invoker enforces maxRequestBytes (1 MiB by default) and answers
- * 413 with the contract's sentence.
+ * lowered; the invoker enforces maxRequestBytes (1,000,000 bytes by default,
+ * small enough that API Gateway's event for any such body fits Lambda's
+ * request limit: lib/proxy-event-size.ts) and answers 413 with the contract's
+ * sentence.
+ *
+ * Every route reaches the invoker, known or not (catch-all methods with the
+ * same authentication), so an unknown path gets the contract's 404 and a wrong
+ * method its 405, as locally; API Gateway's own answers (unsigned request,
+ * throttling, integration timeout, ...) are gateway responses in the same JSON.
  */
 export class InvokerApi extends Construct {
   public readonly function: nodejs.NodejsFunction;
@@ -56,11 +94,12 @@ export class InvokerApi extends Construct {
   public readonly accessLogGroup: logs.LogGroup;
   public readonly apiKey?: apigw.IApiKey;
   public readonly webAcl?: wafv2.CfnWebACL;
+  public readonly cloudWatchAccount?: ApiGatewayAccount;
 
   constructor(scope: Construct, id: string, props: InvokerApiProps) {
     super(scope, id);
     const { config } = props;
-    const clientTimeoutMs = config.timeoutSeconds * 1000 + CLIENT_TIMEOUT_MARGIN_MS;
+    const { clientTimeoutMs, functionTimeoutSeconds } = invokerTimeouts(config);
     const allowedOrigins = corsOrigins(config.corsAllowOrigin) ?? [];
 
     const logGroup = new logs.LogGroup(this, 'FunctionLogGroup', { retention: props.logRetention });
@@ -107,7 +146,7 @@ export class InvokerApi extends Construct {
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: props.architecture,
       memorySize: 256,
-      timeout: Duration.millis(clientTimeoutMs + INVOKER_TIMEOUT_MARGIN_SECONDS * 1000),
+      timeout: Duration.seconds(functionTimeoutSeconds),
       role: this.role,
       logGroup,
       projectRoot: REPOSITORY_ROOT,
@@ -186,11 +225,29 @@ export class InvokerApi extends Construct {
       },
     });
 
-    const integration = new apigw.LambdaIntegration(this.function, { proxy: true });
+    // The stack output ApiUrl is the one place the URL is published.
+    this.api.node.tryRemoveChild('Endpoint');
+    if (config.apiGatewayCloudWatchRole) {
+      this.cloudWatchAccount = new ApiGatewayAccount(this, 'ApiGatewayAccount');
+      // The stage's access logs need the account setting to exist first.
+      this.api.deploymentStage.node.addDependency(this.cloudWatchAccount.account);
+    }
+
+    const integration = new apigw.LambdaIntegration(this.function, {
+      proxy: true,
+      timeout: Duration.millis(config.apiIntegrationTimeoutMs),
+    });
     const execute = this.api.root.addResource('execute');
     const healthz = this.api.root.addResource('healthz');
     execute.addMethod('POST', integration, methodAuthorization);
     healthz.addMethod('GET', integration, methodAuthorization);
+    // Catch-alls: any other method or path reaches the invoker too (with the
+    // same authentication), which answers 405 or 404 in the contract's JSON.
+    // Without them API Gateway answers an unknown route as a missing token.
+    execute.addMethod('ANY', integration, methodAuthorization);
+    healthz.addMethod('ANY', integration, methodAuthorization);
+    this.api.root.addMethod('ANY', integration, methodAuthorization);
+    this.api.root.addResource('{proxy+}').addMethod('ANY', integration, methodAuthorization);
     if (allowedOrigins.length > 0) {
       // Browsers send preflight requests without credentials, so these OPTIONS
       // methods cannot require auth; they are API Gateway mocks that never
@@ -204,7 +261,11 @@ export class InvokerApi extends Construct {
         });
       }
     }
-    this.addGatewayResponses(allowedOrigins);
+    addGatewayResponses(
+      this.api,
+      gatewayResponseSpecs({ maxRequestBytes: config.limits.maxRequestBytes, apiIntegrationTimeoutMs: config.apiIntegrationTimeoutMs }),
+      allowedOrigins,
+    );
 
     if (config.authMode === 'apiKey') {
       this.apiKey = new apigw.ApiKey(this, 'ApiKey', {
@@ -240,8 +301,8 @@ export class InvokerApi extends Construct {
     Validations.of(this.api.deploymentStage).acknowledge({
       id: 'AwsSolutions-APIG6',
       reason:
-        'Execution logging needs an account-wide API Gateway CloudWatch role that this stack does not change; JSON access logs record every ' +
-        'request and the invoker logs one structured line per request.',
+        'Execution logs would copy request data into an API-Gateway-Execution-Logs group this stack does not own or expire; JSON access logs ' +
+        'record every request and the invoker logs one structured line per request.',
     });
 
     if (config.enableWaf) {
@@ -250,34 +311,6 @@ export class InvokerApi extends Construct {
       Validations.of(this.api.deploymentStage).acknowledge({
         id: 'AwsSolutions-APIG3',
         reason: 'AWS WAF is opt-in (-c enableWaf=true) because it is billed per web ACL; the API is authenticated and stage-throttled without it.',
-      });
-    }
-  }
-
-  /**
-   * API Gateway answers some requests itself (throttled, too large, integration
-   * timed out). These gateway responses give them the contract's JSON shape
-   * and errorType, so callers parse one format whoever answered.
-   */
-  private addGatewayResponses(allowedOrigins: readonly string[]): void {
-    // A gateway response cannot echo one of several origins back, so CORS
-    // headers are added here only for a single origin or '*'.
-    const corsHeaders: Record<string, string> =
-      allowedOrigins.length === 1 ? { 'Access-Control-Allow-Origin': `'${allowedOrigins[0]}'` } : {};
-    const responses: [string, apigw.ResponseType, string, string][] = [
-      ['Throttled', apigw.ResponseType.THROTTLED, '429', 'Throttled'],
-      ['QuotaExceeded', apigw.ResponseType.QUOTA_EXCEEDED, '429', 'Throttled'],
-      ['RequestTooLarge', apigw.ResponseType.REQUEST_TOO_LARGE, '413', 'RequestTooLarge'],
-      ['IntegrationTimeout', apigw.ResponseType.INTEGRATION_TIMEOUT, '504', 'ExecutorTimeout'],
-    ];
-    for (const [id, type, statusCode, errorType] of responses) {
-      this.api.addGatewayResponse(id, {
-        type,
-        statusCode,
-        responseHeaders: { 'Content-Type': "'application/json'", ...corsHeaders },
-        templates: {
-          'application/json': `{"ok": false, "error": $context.error.messageString, "errorType": "${errorType}", "requestId": "$context.requestId"}`,
-        },
       });
     }
   }

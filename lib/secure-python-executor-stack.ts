@@ -1,9 +1,11 @@
-import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
+import { Aspects, CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { ArtifactStore } from './artifact-store';
+import { FunctionRoleDependsOnAcknowledgement } from './cfn-lint-acknowledgements';
 import { executorFunctionName, SecurePythonExecutorConfig } from './config';
 import { ExecutorFunction } from './executor-function';
+import { RolePathAspect } from './iam-scope';
 import { InvokerApi } from './invoker-api';
 import { IsolatedNetwork } from './isolated-network';
 
@@ -28,6 +30,8 @@ export class SecurePythonExecutorStack extends Stack {
     const { config } = props;
     const logRetention = config.logRetentionDays;
     const architecture = config.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
+    Aspects.of(this).add(new FunctionRoleDependsOnAcknowledgement());
+    Aspects.of(this).add(new RolePathAspect());
 
     this.artifacts = new ArtifactStore(this, 'Artifacts', { retentionDays: config.artifactRetentionDays });
     this.network = new IsolatedNetwork(this, 'Network', { artifactBucket: this.artifacts.bucket, logRetention });

@@ -1,8 +1,10 @@
 /**
- * Artifacts in local mode: the invoker writes each execution's files to
- * `<root>/<requestId>/<name>` (LOCAL_ARTIFACT_DIR) and answers with URLs under
- * `/artifacts/`; this module serves them read-only and deletes them after the
- * retention time, as the S3 lifecycle rule does in the cloud.
+ * Artifacts in local mode: the invoker writes each execution's files into
+ * `<root>/<requestId>/` (LOCAL_ARTIFACT_DIR), one flat file per artifact named
+ * by a digest of the artifact's name, and answers with URLs
+ * `/artifacts/<requestId>/<name>` whose name is the one the cloud uses too
+ * (sub-folders kept); this module serves them read-only and deletes them after
+ * the retention time, as the S3 lifecycle rule does in the cloud.
  *
  * The files are written by untrusted scripts, so they are served as inert
  * downloads: a sandboxing Content-Security-Policy, nosniff, no directory
@@ -11,6 +13,8 @@
 import { createReadStream, promises as fs, realpathSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, resolve, sep } from 'node:path';
+import { artifactName } from '../lambda/contract';
+import { storedArtifactFileName } from '../lambda/invoker/artifacts';
 import { sendJson } from './http-util';
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
@@ -116,14 +120,13 @@ export class ArtifactStore {
       notFound();
       return;
     }
-    const badSegment = segments.some(
-      (segment) => segment === '' || segment === '.' || segment === '..' || /[\\\0]/.test(segment) || segment.includes('/'),
-    );
-    if (!REQUEST_ID_PATTERN.test(requestId) || badSegment) {
+    // A segment holding an encoded '/' would make a different name than the URL shows.
+    const name = segments.some((segment) => segment.includes('/')) ? undefined : segments.join('/');
+    if (!REQUEST_ID_PATTERN.test(requestId) || name === undefined || artifactName(name) !== name) {
       notFound();
       return;
     }
-    const candidate = resolve(this.realRoot, requestId, ...segments);
+    const candidate = resolve(this.realRoot, requestId, storedArtifactFileName(name));
     try {
       // realpath resolves any symlink on the way; the result must still be inside the root.
       const real = await fs.realpath(candidate);
@@ -136,13 +139,13 @@ export class ArtifactStore {
         notFound();
         return;
       }
-      const name = segments[segments.length - 1];
-      const contentType = contentTypeFor(name);
+      const fileName = segments[segments.length - 1];
+      const contentType = contentTypeFor(fileName);
       const disposition = INLINE_TYPES.has(contentType) ? 'inline' : 'attachment';
       res.writeHead(200, {
         'Content-Type': contentType,
         'Content-Length': String(stat.size),
-        'Content-Disposition': `${disposition}; filename*=UTF-8''${encodeURIComponent(name)}`,
+        'Content-Disposition': `${disposition}; filename*=UTF-8''${encodeURIComponent(fileName)}`,
         'Content-Security-Policy': "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox",
         'X-Content-Type-Options': 'nosniff',
         'Cache-Control': 'private, max-age=300',

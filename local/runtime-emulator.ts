@@ -6,7 +6,15 @@
  * Behaviour follows the real service (and aws-lambda-runtime-interface-emulator):
  * - `GET /runtime/invocation/next` long-polls until an invocation is assigned;
  *   calling it marks the end of the previous invocation (post-response work
- *   counts against the function timeout, as on Lambda);
+ *   counts against the function timeout, as on Lambda). Every caller is
+ *   parked, and the oldest one gets the next event, whoever it is;
+ * - a `/next` while an invocation is active is answered at once with that
+ *   same event again, as the RIE does (its RuntimeReadyState.Ready() returns
+ *   without waiting and the active InvokeRenderer renders the event again:
+ *   lambda/core/states.go, lambda/rapi/rendering/rendering.go). AWS does not
+ *   document real Lambda refusing it, so nothing in this project may rely on
+ *   such a refusal: the executor kills every process an execution started
+ *   before it posts the response and asks for the next event;
  * - `POST /runtime/invocation/{id}/response|error` answer 202, 400
  *   `InvalidRequestID` for an id that is not the active invocation, 403
  *   `InvalidStateTransition` when no invocation is active, 413 for a
@@ -90,6 +98,10 @@ export interface RuntimeHealth {
 interface ActiveInvocation {
   readonly invocation: Invocation;
   readonly startedAt: number;
+  /** The Runtime API headers it was delivered with, sent again to a repeated /next. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Set on the first invocation of a runtime: its REPORT line carries the init duration, as Lambda's does. */
+  readonly initDurationMs?: number;
   readonly resolve: (outcome: InvocationOutcome) => void;
   logTail: string;
 }
@@ -118,7 +130,8 @@ export class RuntimeEnvironment extends EventEmitter {
   private stateValue: RuntimeState = 'restarting';
   private incarnation: Incarnation | undefined;
   private generation = 0;
-  private heldNext: ServerResponse | undefined;
+  /** Parked `/next` requests, oldest first. */
+  private waitingNext: ServerResponse[] = [];
   private active: ActiveInvocation | undefined;
   private lastRequestId: string | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
@@ -129,6 +142,8 @@ export class RuntimeEnvironment extends EventEmitter {
   private consecutiveInitFailures = 0;
   private lastErrorValue: string | null = null;
   private lastInitMs: number | null = null;
+  /** Init duration not yet reported: the next invocation's REPORT line carries it. */
+  private unreportedInitMs: number | undefined;
   private stopping = false;
   private outputBuffers = { stdout: '', stderr: '' };
 
@@ -159,7 +174,7 @@ export class RuntimeEnvironment extends EventEmitter {
 
   /** True when an invocation can be handed over right now. */
   get isIdle(): boolean {
-    return this.stateValue === 'idle' && this.heldNext !== undefined && !this.heldNext.destroyed;
+    return this.stateValue === 'idle' && this.oldestWaitingNext() !== undefined;
   }
 
   health(): RuntimeHealth {
@@ -185,17 +200,13 @@ export class RuntimeEnvironment extends EventEmitter {
    * the runtime is not idle (the caller keeps the invocation queued).
    */
   dispatch(invocation: Invocation, resolve: (outcome: InvocationOutcome) => void): boolean {
-    const next = this.heldNext;
-    if (this.stateValue !== 'idle' || next === undefined || next.destroyed) {
+    const next = this.stateValue === 'idle' ? this.oldestWaitingNext() : undefined;
+    if (next === undefined) {
       return false;
     }
-    this.heldNext = undefined;
+    this.waitingNext.shift();
     const startedAt = Date.now();
     const deadlineMs = startedAt + this.options.functionTimeoutMs;
-    this.active = { invocation, startedAt, resolve, logTail: `START RequestId: ${invocation.requestId} Version: $LATEST\n` };
-    this.lastRequestId = invocation.requestId;
-    this.invocationCount += 1;
-    this.setState('busy');
     const headers: Record<string, string> = {
       'Content-Type': 'application/json',
       'Lambda-Runtime-Aws-Request-Id': invocation.requestId,
@@ -207,8 +218,19 @@ export class RuntimeEnvironment extends EventEmitter {
     if (invocation.clientContext !== undefined) {
       headers['Lambda-Runtime-Client-Context'] = invocation.clientContext;
     }
-    next.writeHead(200, headers);
-    next.end(invocation.payload);
+    this.active = {
+      invocation,
+      startedAt,
+      resolve,
+      headers,
+      initDurationMs: this.unreportedInitMs,
+      logTail: `START RequestId: ${invocation.requestId} Version: $LATEST\n`,
+    };
+    this.unreportedInitMs = undefined;
+    this.lastRequestId = invocation.requestId;
+    this.invocationCount += 1;
+    this.setState('busy');
+    deliver(next, headers, invocation.payload);
     this.deadlineTimer = setTimeout(() => this.onDeadline(), this.options.functionTimeoutMs);
     return true;
   }
@@ -379,7 +401,7 @@ export class RuntimeEnvironment extends EventEmitter {
       kind: 'functionError',
       payload: errorDocument(errorType, `RequestId: ${active.invocation.requestId} ${message}`),
       errorType,
-      logTail: finishLog(active, durationMs),
+      logTail: this.finishLog(active, durationMs),
       durationMs,
     });
   }
@@ -427,9 +449,8 @@ export class RuntimeEnvironment extends EventEmitter {
   }
 
   private async teardown(incarnation: Incarnation): Promise<void> {
-    if (this.heldNext !== undefined) {
-      this.heldNext.destroy();
-      this.heldNext = undefined;
+    for (const waiting of this.waitingNext.splice(0)) {
+      waiting.destroy();
     }
     if (incarnation.pid !== undefined) {
       await this.killAll(incarnation.pid, incarnation.known);
@@ -498,30 +519,35 @@ export class RuntimeEnvironment extends EventEmitter {
       clearTimeout(this.initTimer);
       this.consecutiveInitFailures = 0;
       this.lastInitMs = Date.now() - (this.incarnation?.startedAt ?? Date.now());
+      this.unreportedInitMs = this.lastInitMs;
     } else if (this.stateValue === 'finishing') {
       clearTimeout(this.deadlineTimer);
-    } else if (this.stateValue === 'idle' && this.heldNext !== undefined && !this.heldNext.destroyed) {
-      sendJson(res, 403, {
-        errorType: 'InvalidStateTransition',
-        errorMessage: 'A /next request is already waiting for an invocation on this runtime.',
-      });
-      return;
-    } else if (this.stateValue === 'busy') {
-      sendJson(res, 403, {
-        errorType: 'InvalidStateTransition',
-        errorMessage: `Invocation ${this.active?.invocation.requestId ?? ''} is still active; post its response or error before asking for the next one.`,
-      });
+    } else if (this.stateValue === 'busy' && this.active !== undefined) {
+      req.resume();
+      deliver(res, this.active.headers, this.active.invocation.payload);
       return;
     }
-    this.heldNext = res;
+    this.park(req, res);
+  }
+
+  private park(req: IncomingMessage, res: ServerResponse): void {
+    this.waitingNext.push(res);
     res.on('close', () => {
-      if (this.heldNext === res) {
-        this.heldNext = undefined;
-      }
+      this.waitingNext = this.waitingNext.filter((waiting) => waiting !== res);
     });
     req.resume();
+    this.markReady();
+  }
+
+  /** The runtime (or whoever else asked first) is waiting for work: the pool may dispatch. */
+  private markReady(): void {
     this.setState('idle');
     this.emit('idle');
+  }
+
+  private oldestWaitingNext(): ServerResponse | undefined {
+    this.waitingNext = this.waitingNext.filter((waiting) => !waiting.destroyed);
+    return this.waitingNext[0];
   }
 
   private async onResult(
@@ -558,6 +584,12 @@ export class RuntimeEnvironment extends EventEmitter {
     this.active = undefined;
     this.setState('finishing');
     const durationMs = Date.now() - active.startedAt;
+    if (this.oldestWaitingNext() !== undefined) {
+      // A /next parked earlier (by a second caller) is first in line for the
+      // next event: the environment is ready again without the runtime asking.
+      clearTimeout(this.deadlineTimer);
+      this.markReady();
+    }
     if (body.kind === 'tooLarge') {
       sendJson(res, 413, {
         errorType: 'RequestEntityTooLarge',
@@ -571,7 +603,7 @@ export class RuntimeEnvironment extends EventEmitter {
           `Response payload size exceeded maximum allowed payload size (${MAX_RUNTIME_RESPONSE_BYTES} bytes).`,
         ),
         errorType: 'Function.ResponseSizeTooLarge',
-        logTail: finishLog(active, durationMs),
+        logTail: this.finishLog(active, durationMs),
         durationMs,
       });
       return;
@@ -581,7 +613,7 @@ export class RuntimeEnvironment extends EventEmitter {
         kind: 'functionError',
         payload: errorDocument('Runtime.TruncatedResponse', 'The runtime did not finish sending its response.'),
         errorType: 'Runtime.TruncatedResponse',
-        logTail: finishLog(active, durationMs),
+        logTail: this.finishLog(active, durationMs),
         durationMs,
       });
       res.destroy();
@@ -589,12 +621,30 @@ export class RuntimeEnvironment extends EventEmitter {
     }
     sendJson(res, 202, { status: 'OK' });
     if (kind === 'response') {
-      active.resolve({ kind: 'response', payload: body.body, logTail: finishLog(active, durationMs), durationMs });
+      active.resolve({ kind: 'response', payload: body.body, logTail: this.finishLog(active, durationMs), durationMs });
       return;
     }
     const headerType = req.headers['lambda-runtime-function-error-type'];
     const { payload, errorType } = normaliseErrorBody(body.body, typeof headerType === 'string' ? headerType : undefined);
-    active.resolve({ kind: 'functionError', payload, errorType, logTail: finishLog(active, durationMs), durationMs });
+    active.resolve({ kind: 'functionError', payload, errorType, logTail: this.finishLog(active, durationMs), durationMs });
+  }
+
+  /**
+   * The END and REPORT lines Lambda appends to an invocation's log, in its
+   * field order. `Max Memory Used` is left out: Lambda measures the whole
+   * execution environment, which a local process tree has no equivalent of.
+   */
+  private finishLog(active: ActiveInvocation, durationMs: number): string {
+    const id = active.invocation.requestId;
+    const fields = [
+      `REPORT RequestId: ${id}`,
+      `Duration: ${durationMs.toFixed(2)} ms`,
+      `Billed Duration: ${Math.max(1, Math.ceil(durationMs))} ms`,
+    ];
+    const memorySize = this.options.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE;
+    if (memorySize !== undefined) fields.push(`Memory Size: ${memorySize} MB`);
+    if (active.initDurationMs !== undefined) fields.push(`Init Duration: ${active.initDurationMs.toFixed(2)} ms`);
+    return tail(`${active.logTail}END RequestId: ${id}\n${fields.join('\t')}\n`, LOG_TAIL_BYTES);
   }
 
   private async onInitError(generation: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -643,14 +693,12 @@ function normaliseErrorBody(body: Buffer, headerType: string | undefined): { pay
   return { payload: errorDocument(errorType, 'The runtime reported an error without a JSON error document.'), errorType };
 }
 
-function finishLog(active: ActiveInvocation, durationMs: number): string {
-  const id = active.invocation.requestId;
-  const text =
-    active.logTail +
-    `END RequestId: ${id}\n` +
-    `REPORT RequestId: ${id}\tDuration: ${durationMs.toFixed(2)} ms\tBilled Duration: ${Math.max(1, Math.ceil(durationMs))} ms\n`;
-  return tail(text, LOG_TAIL_BYTES);
+/** Answers a `/next` with an event and its Runtime API headers. */
+function deliver(res: ServerResponse, headers: Readonly<Record<string, string>>, payload: Buffer): void {
+  res.writeHead(200, headers);
+  res.end(payload);
 }
+
 
 function tail(text: string, maxBytes: number): string {
   const bytes = Buffer.from(text, 'utf8');

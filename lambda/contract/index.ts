@@ -6,3 +6,4 @@ export * from './status';
 export * from './validate';
 export * from './response';
 export * from './http';
+export * from './artifact-names';

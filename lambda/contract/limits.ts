@@ -40,7 +40,7 @@ export const LIMIT_SPECS: Readonly<Record<ConfigurableLimit, LimitSpec>> = {
   minTimeoutMs: { env: 'EXECUTOR_MIN_TIMEOUT_MS', defaultValue: 100, description: "lowest accepted 'timeoutMs'" },
   maxTimeoutMs: { env: 'EXECUTOR_MAX_TIMEOUT_MS', defaultValue: 25_000, description: "highest accepted 'timeoutMs'" },
   maxScriptBytes: { env: 'EXECUTOR_MAX_SCRIPT_BYTES', defaultValue: 65_536, description: 'script size, UTF-8' },
-  maxRequestBytes: { env: 'EXECUTOR_MAX_REQUEST_BYTES', defaultValue: 1_048_576, description: 'whole request' },
+  maxRequestBytes: { env: 'EXECUTOR_MAX_REQUEST_BYTES', defaultValue: 1_000_000, description: 'whole request' },
   maxStdoutBytes: { env: 'EXECUTOR_MAX_STDOUT_BYTES', defaultValue: 102_400, description: 'stdout cap' },
   maxStderrBytes: { env: 'EXECUTOR_MAX_STDERR_BYTES', defaultValue: 102_400, description: 'stderr cap' },
   maxResultBytes: { env: 'EXECUTOR_MAX_RESULT_BYTES', defaultValue: 1_048_576, description: 'encoded result' },

@@ -45,4 +45,24 @@ export const messages = {
   invokerMisconfigured: (reason: string): string => `The invoker is misconfigured: ${reason}`,
   internalFault: 'The service failed with an internal error; the request was not completed. Retry, and report the requestId if it happens again.',
   artifactsFailed: 'The execution finished but its artifacts could not be stored; retry, and report the requestId if it happens again.',
+
+  // API Gateway's own answers (gateway responses): fixed text, since their
+  // templates allow no logic, only $context variables.
+  gatewayNotAuthenticated:
+    'The request is not authenticated: sign it with SigV4 for the service execute-api (authMode iam), or send the API key in the x-api-key header (authMode apiKey).',
+  gatewayBadSignature:
+    'The request signature does not match: sign it with SigV4 for the service execute-api in the API\'s region, over the method, path, headers and body exactly as sent.',
+  gatewayExpiredCredentials: 'The credentials the request was signed with have expired: sign it again with current credentials.',
+  gatewayAccessDenied: 'The caller may not call this API: grant its IAM identity execute-api:Invoke on the API (arn:aws:execute-api:<region>:<account>:<api-id>/*).',
+  gatewayInvalidApiKey: 'The API key is missing or not valid for this API: send the key of this deployment in the x-api-key header.',
+  gatewayNoRoute: 'No such route: the API serves POST /execute and GET /healthz under its stage URL (the stack output ApiUrl).',
+  gatewayThrottled: 'Too many requests: the API\'s rate limit was reached; retry after a short wait.',
+  gatewayQuotaExceeded: 'The API key\'s daily request quota is used up; retry tomorrow, or deploy with a higher apiKeyDailyQuotaRequests.',
+  gatewayWafBlocked: 'Too many requests from this address: the API\'s web application firewall blocks it for a while; retry later.',
+  gatewayTimeout: (integrationTimeoutMs: number): string =>
+    `The executor did not answer within the API's ${integrationTimeoutMs} ms limit (a cold start adds seconds to the first request of a new execution environment); retry, or lower 'timeoutMs'.`,
+  gatewayRefused:
+    'API Gateway refused the request before it reached the service; check the method, the path under the stage URL, the headers and the body against the README.',
+  gatewayFault:
+    'API Gateway could not get an answer from the service (for example the request was too large for Lambda to accept, or the invoker could not run); retry, and report the requestId if it happens again.',
 } as const;

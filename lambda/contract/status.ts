@@ -11,6 +11,7 @@ export const STATUS_BY_ERROR_TYPE: Readonly<Record<ErrorType, number>> = {
   UnsupportedMediaType: 415,
   NotFound: 404,
   MethodNotAllowed: 405,
+  AccessDenied: 403,
   ScriptError: 422,
   Timeout: 422,
   MemoryLimit: 422,

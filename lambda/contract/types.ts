@@ -13,6 +13,7 @@ export const ERROR_TYPES = [
   'UnsupportedMediaType',
   'NotFound',
   'MethodNotAllowed',
+  'AccessDenied',
   'ScriptError',
   'Timeout',
   'MemoryLimit',

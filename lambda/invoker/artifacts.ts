@@ -1,9 +1,10 @@
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { Artifact, ArtifactUpload } from '../contract';
+import { artifactName, type Artifact, type ArtifactUpload } from '../contract';
 import type { ArtifactStore } from './config';
 
 /** Time the executor needs after the script's deadline to encode, upload and answer. */
@@ -76,13 +77,14 @@ function asRawArtifact(value: unknown): RawArtifact | undefined {
 }
 
 /**
- * A file name that is safe as one path segment and in a URL: the base name
- * only, characters outside [A-Za-z0-9._-] replaced, no leading dot, bounded.
+ * The file an artifact is kept in locally, inside its execution's folder: a
+ * digest of its name, so that any name (sub-folders, long segments, names
+ * that are also another artifact's folder) maps to one flat file without
+ * creating directories from the executor's input. The local server finds the
+ * file from the URL's name the same way.
  */
-export function safeArtifactName(name: string): string {
-  const base = name.split(/[\\/]/).pop() ?? '';
-  const cleaned = base.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '').slice(0, 200);
-  return cleaned === '' ? 'artifact' : cleaned;
+export function storedArtifactFileName(name: string): string {
+  return createHash('sha256').update(name, 'utf8').digest('hex');
 }
 
 function safeContentType(contentType: string): string {
@@ -91,16 +93,9 @@ function safeContentType(contentType: string): string {
     : 'application/octet-stream';
 }
 
-/** Picks `name`, or `stem-2.ext`, `stem-3.ext`, ... so two artifacts never overwrite each other. */
-function uniqueName(name: string, taken: Set<string>): string {
-  if (!taken.has(name)) return name;
-  const dot = name.lastIndexOf('.');
-  const stem = dot > 0 ? name.slice(0, dot) : name;
-  const extension = dot > 0 ? name.slice(dot) : '';
-  for (let counter = 2; ; counter += 1) {
-    const candidate = `${stem}-${counter}${extension}`;
-    if (!taken.has(candidate)) return candidate;
-  }
+/** `<base>/<requestId>/<name>` with every segment URL-encoded and the sub-folders kept. */
+export function localArtifactUrl(baseUrl: string, requestId: string, name: string): string {
+  return `${baseUrl}/${encodeURIComponent(requestId)}/${name.split('/').map(encodeURIComponent).join('/')}`;
 }
 
 /**
@@ -122,43 +117,48 @@ export async function resolveArtifacts(raw: unknown, context: ArtifactContext): 
       skipped.push('entry without a name');
       continue;
     }
+    // The executor sends names in their final form; anything else (a path
+    // escape, a name another host would spell differently) is not served.
+    const name = artifactName(entry.name);
+    if (name !== entry.name) {
+      skipped.push(`${entry.name.slice(0, 200)}: not an artifact name`);
+      continue;
+    }
+    if (taken.has(name)) {
+      skipped.push(`${name}: duplicate name`);
+      continue;
+    }
+    taken.add(name);
     const contentType = safeContentType(entry.contentType);
 
     if (entry.key !== undefined) {
       const store = context.store;
       if (store.kind !== 's3' || context.s3 === undefined) {
-        skipped.push(`${entry.name}: S3 key without an S3 store`);
+        skipped.push(`${name}: S3 key without an S3 store`);
         continue;
       }
-      // Signing a key the executor chose outside this execution's prefix would hand out other executions' files.
-      if (!entry.key.startsWith(prefix) || entry.key.slice(prefix.length).includes('/') || entry.key.includes('..')) {
-        skipped.push(`${entry.name}: key outside ${prefix}`);
+      // Signing a key other than this execution's own name for the file would hand out other executions' files.
+      if (entry.key !== `${prefix}${name}`) {
+        skipped.push(`${name}: key is not ${prefix}<name>`);
         continue;
       }
       const url = await getSignedUrl(context.s3, new GetObjectCommand({ Bucket: store.bucket, Key: entry.key }), {
         expiresIn: store.urlExpirySeconds,
       });
-      artifacts.push({ name: entry.name, contentType, size: entry.size, url });
+      artifacts.push({ name, contentType, size: entry.size, url });
       continue;
     }
 
     if (entry.contentBase64 !== undefined) {
       const bytes = Buffer.from(entry.contentBase64, 'base64');
       if (context.store.kind === 'local') {
-        const name = uniqueName(safeArtifactName(entry.name), taken);
-        taken.add(name);
         const dir = path.join(context.store.dir, context.requestId);
         await fs.mkdir(dir, { recursive: true, mode: 0o700 });
         // 'wx': never follow or replace something that is already there.
-        await fs.writeFile(path.join(dir, name), bytes, { flag: 'wx', mode: 0o600 });
-        artifacts.push({
-          name,
-          contentType,
-          size: bytes.length,
-          url: `${context.store.baseUrl}/${encodeURIComponent(context.requestId)}/${encodeURIComponent(name)}`,
-        });
+        await fs.writeFile(path.join(dir, storedArtifactFileName(name)), bytes, { flag: 'wx', mode: 0o600 });
+        artifacts.push({ name, contentType, size: bytes.length, url: localArtifactUrl(context.store.baseUrl, context.requestId, name) });
       } else {
-        artifacts.push({ name: entry.name, contentType, size: bytes.length, url: null, contentBase64: entry.contentBase64 });
+        artifacts.push({ name, contentType, size: bytes.length, url: null, contentBase64: entry.contentBase64 });
       }
       continue;
     }

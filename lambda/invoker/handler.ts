@@ -153,7 +153,12 @@ async function execute(event: APIGatewayProxyEvent, cfg: InvokerConfig, requestI
 }
 
 async function health(cfg: InvokerConfig, requestId: string): Promise<Reply> {
-  const invoker = { mode: cfg.artifacts.kind === 's3' ? 'cloud' : cfg.artifacts.kind === 'local' ? 'local' : 'inline-artifacts', limits: { ...cfg.limits } };
+  const invoker = {
+    mode: cfg.artifacts.kind === 's3' ? 'cloud' : cfg.artifacts.kind === 'local' ? 'local' : 'inline-artifacts',
+    limits: { ...cfg.limits },
+    // How long the invoker waits for the executor (in the cloud, just under the API's integration timeout).
+    clientTimeoutMs: cfg.clientTimeoutMs,
+  };
   try {
     const payload = await invokeExecutor(lambda!, cfg, HEALTH_EVENT);
     const report = payload as { ok?: unknown; health?: unknown } | null;

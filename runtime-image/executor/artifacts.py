@@ -23,6 +23,13 @@ from typing import Any, Optional
 MAX_DEPTH = 8
 # Deep or wide trees are a way to make the parent spin; stop looking early.
 MAX_ENTRIES_SCANNED = 2000
+# An artifact's name is its path under outputs/ ("plots/a.png"), the same in
+# the cloud (the S3 key is executions/<requestId>/<name>, at most 1024 bytes
+# with a prefix of up to 140) and locally (/artifacts/<requestId>/<name>); a
+# file system takes at most 255 bytes per segment. contract/artifact-names.json
+# holds the shared cases both sides are tested against.
+MAX_NAME_SEGMENT_BYTES = 255
+MAX_NAME_BYTES = 800
 
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -105,28 +112,66 @@ def collect(outputs_dir: str, max_count: int, max_bytes: int) -> tuple[list[Arti
                         f"{max_bytes} bytes."
                     )
                     continue
-                shown = display_name(name)
+                shown = artifact_name(name)
+                if shown is None:
+                    problem = problem or (
+                        f"The file outputs/{display_name(name)} has a name too long to return as an "
+                        f"artifact (at most {MAX_NAME_SEGMENT_BYTES} bytes per folder or file name "
+                        f"and {MAX_NAME_BYTES} in all)."
+                    )
+                    continue
                 found.append(Artifact(shown, content_type_of(shown), data))
             os.close(directory)
     finally:
         for directory, _, _ in pending:
             os.close(directory)
     found.sort(key=lambda artifact: artifact.name)
+    _make_names_unique(found)
     return found, problem
 
 
-_CONTROL = {code: "_" for code in list(range(0x20)) + [0x7F]}
+# Control characters would reach log viewers; a backslash reads as a path
+# separator to some clients and to the local server's URL check.
+_REPLACED = {code: "_" for code in list(range(0x20)) + [0x7F, ord("\\")]}
 
 
 def display_name(name: str) -> str:
-    """A file name as valid Unicode without control characters.
+    """A file name as valid Unicode without control characters or backslashes.
 
     Names on Linux are bytes; invalid UTF-8 (kept by Python as lone
     surrogates) would make the response invalid JSON for strict consumers
-    and an invalid S3 key, and control characters would reach log viewers.
+    and an invalid S3 key.
     """
     text = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return text.translate(_CONTROL)
+    return text.translate(_REPLACED)
+
+
+def artifact_name(relative_path: str) -> Optional[str]:
+    """The name the caller sees for outputs/<relative_path>, sub-folders kept
+    ("plots/a.png"), or None when it is too long to be one."""
+    segments = [display_name(segment) for segment in relative_path.split("/")]
+    name = "/".join(segments)
+    if (len(name.encode("utf-8")) > MAX_NAME_BYTES
+            or any(len(segment.encode("utf-8")) > MAX_NAME_SEGMENT_BYTES for segment in segments)):
+        return None
+    return name
+
+
+def _make_names_unique(found: list[Artifact]) -> None:
+    """Different files can end with the same name once bytes are replaced
+    ("a\\x01" and "a\\x02" are both "a_"): later ones get "-2", "-3" before the
+    extension of their last segment, so no upload overwrites another."""
+    taken: set[str] = set()
+    for artifact in found:
+        folder, _, leaf = artifact.name.rpartition("/")
+        stem, dot, extension = leaf.rpartition(".") if leaf.rfind(".") > 0 else (leaf, "", "")
+        candidate, counter = artifact.name, 2
+        while candidate in taken:
+            numbered = f"{stem}-{counter}{dot}{extension}"
+            candidate = f"{folder}/{numbered}" if folder else numbered
+            counter += 1
+        taken.add(candidate)
+        artifact.name = candidate
 
 
 def _read_regular(name: str, directory: int, max_bytes: int) -> Optional[bytes]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import http.server
+import json
 import os
 import tempfile
 import threading
@@ -14,6 +15,8 @@ from typing import Any
 from executor import artifacts
 
 from .support import make_engine, requires
+
+NAME_FIXTURE = os.path.join(os.path.dirname(__file__), "..", "..", "contract", "artifact-names.json")
 
 
 class FormServer:
@@ -103,6 +106,25 @@ class UploadTest(unittest.TestCase):
         self.assertEqual(form[-1]["filename"], "data.json")
         self.assertEqual(form[-1]["value"], b'{"a": 1}')
 
+    def test_a_file_in_a_sub_folder_is_uploaded_under_its_path_and_named_by_it(self) -> None:
+        server = FormServer()
+        try:
+            response = self.engine.execute({
+                "script": "import os\nos.makedirs('outputs/plots/2024')\n"
+                          "open('outputs/plots/2024/a.csv', 'w').write('x')\n",
+                "artifactUpload": self.upload_spec(server.url),
+            }, "r")
+            self.engine.recycle()
+        finally:
+            server.close()
+        self.assertTrue(response["ok"], response)
+        self.assertEqual(response["artifacts"], [
+            {"name": "plots/2024/a.csv", "contentType": "text/csv", "size": 1,
+             "key": "executions/inv-7/plots/2024/a.csv"},
+        ])
+        self.assertEqual({part["name"]: part["value"] for part in server.forms[0]}["key"],
+                         b"executions/inv-7/plots/2024/a.csv")
+
     def test_rejected_upload_is_an_internal_error(self) -> None:
         server = FormServer(status=403)
         try:
@@ -162,6 +184,41 @@ class CollectTest(unittest.TestCase):
             found, problem = artifacts.collect(outputs, 10, 100)
             self.assertEqual(len(found), 10)
             self.assertIsNotNone(problem)
+
+    def test_names_follow_the_shared_fixture(self) -> None:
+        with open(NAME_FIXTURE, encoding="utf-8") as handle:
+            fixture = json.load(handle)
+        self.assertEqual((fixture["maxNameBytes"], fixture["maxNameSegmentBytes"]),
+                         (artifacts.MAX_NAME_BYTES, artifacts.MAX_NAME_SEGMENT_BYTES))
+        for case in fixture["cases"]:
+            raw = (bytes.fromhex(case["pathBytesHex"]) if "pathBytesHex" in case
+                   else case["path"].encode("utf-8"))
+            with self.subTest(path=raw), tempfile.TemporaryDirectory() as root:
+                outputs = os.path.join(root.encode(), b"outputs")
+                os.makedirs(os.path.join(outputs, os.path.dirname(raw)))
+                with open(os.path.join(outputs, raw), "wb") as handle:
+                    handle.write(b"x")
+                found, problem = artifacts.collect(outputs.decode("utf-8", "surrogateescape"), 10, 100)
+                if case["name"] is None:
+                    self.assertEqual(found, [])
+                    self.assertIn("has a name too long to return as an artifact", problem)
+                else:
+                    self.assertEqual([artifact.name for artifact in found], [case["name"]])
+                    self.assertIsNone(problem)
+
+    def test_names_that_become_equal_are_numbered_in_name_order(self) -> None:
+        with open(NAME_FIXTURE, encoding="utf-8") as handle:
+            duplicates = json.load(handle)["duplicates"]
+        with tempfile.TemporaryDirectory() as root:
+            outputs = os.path.join(root, "outputs")
+            os.makedirs(os.path.join(outputs, "sub"))
+            for path in duplicates["paths"]:
+                with open(os.path.join(outputs, path), "w") as handle:
+                    handle.write(path)
+            found, problem = artifacts.collect(outputs, 10, 100)
+        self.assertIsNone(problem)
+        self.assertEqual([artifact.name for artifact in found], duplicates["names"])
+        self.assertEqual([artifact.data.decode() for artifact in found], duplicates["paths"])
 
     def test_multipart_body_escapes_header_breaking_names(self) -> None:
         body, header = artifacts.multipart_body([("a", "1")], 'x"\r\nInjected: yes', "text/plain",

@@ -17,7 +17,7 @@ describe('API sentences', () => {
     ['timeoutOutOfRange', messages.timeoutOutOfRange(100, 25_000), "'timeoutMs' must be between 100 and 25000 milliseconds"],
     ['unknownField', messages.unknownField('scrpt'), "Unknown field 'scrpt'; allowed fields are 'script', 'input' and 'timeoutMs'"],
     ['nestedTooDeeply', messages.nestedTooDeeply(64), 'Request body must not be nested more than 64 levels deep'],
-    ['bodyTooLarge', messages.bodyTooLarge(1_048_576), 'Request body must be at most 1048576 bytes'],
+    ['bodyTooLarge', messages.bodyTooLarge(1_000_000), 'Request body must be at most 1000000 bytes'],
     ['bodyEmpty', messages.bodyEmpty, 'Request body is empty; send a JSON object such as {"script": "print(1)"}'],
     ['bodyNotJson', messages.bodyNotJson, 'Request body is not valid JSON'],
     ['bodyNotUtf8', messages.bodyNotUtf8, 'Request body is not valid UTF-8'],
@@ -37,11 +37,23 @@ describe('API sentences', () => {
     ['invokerMisconfigured', messages.invokerMisconfigured('X must be set.'), 'The invoker is misconfigured: X must be set.'],
     ['internalFault', messages.internalFault, 'The service failed with an internal error; the request was not completed. Retry, and report the requestId if it happens again.'],
     ['artifactsFailed', messages.artifactsFailed, 'The execution finished but its artifacts could not be stored; retry, and report the requestId if it happens again.'],
+    ['gatewayNotAuthenticated', messages.gatewayNotAuthenticated, 'The request is not authenticated: sign it with SigV4 for the service execute-api (authMode iam), or send the API key in the x-api-key header (authMode apiKey).'],
+    ['gatewayBadSignature', messages.gatewayBadSignature, "The request signature does not match: sign it with SigV4 for the service execute-api in the API's region, over the method, path, headers and body exactly as sent."],
+    ['gatewayExpiredCredentials', messages.gatewayExpiredCredentials, 'The credentials the request was signed with have expired: sign it again with current credentials.'],
+    ['gatewayAccessDenied', messages.gatewayAccessDenied, 'The caller may not call this API: grant its IAM identity execute-api:Invoke on the API (arn:aws:execute-api:<region>:<account>:<api-id>/*).'],
+    ['gatewayInvalidApiKey', messages.gatewayInvalidApiKey, 'The API key is missing or not valid for this API: send the key of this deployment in the x-api-key header.'],
+    ['gatewayNoRoute', messages.gatewayNoRoute, 'No such route: the API serves POST /execute and GET /healthz under its stage URL (the stack output ApiUrl).'],
+    ['gatewayThrottled', messages.gatewayThrottled, "Too many requests: the API's rate limit was reached; retry after a short wait."],
+    ['gatewayQuotaExceeded', messages.gatewayQuotaExceeded, "The API key's daily request quota is used up; retry tomorrow, or deploy with a higher apiKeyDailyQuotaRequests."],
+    ['gatewayWafBlocked', messages.gatewayWafBlocked, "Too many requests from this address: the API's web application firewall blocks it for a while; retry later."],
+    ['gatewayTimeout', messages.gatewayTimeout(29_000), "The executor did not answer within the API's 29000 ms limit (a cold start adds seconds to the first request of a new execution environment); retry, or lower 'timeoutMs'."],
+    ['gatewayRefused', messages.gatewayRefused, 'API Gateway refused the request before it reached the service; check the method, the path under the stage URL, the headers and the body against the README.'],
+    ['gatewayFault', messages.gatewayFault, 'API Gateway could not get an answer from the service (for example the request was too large for Lambda to accept, or the invoker could not run); retry, and report the requestId if it happens again.'],
   ])('%s', (_name, actual, expected) => {
     expect(actual).toBe(expected);
   });
 
   it('pins every sentence of the catalogue', () => {
-    expect(Object.keys(messages)).toHaveLength(30);
+    expect(Object.keys(messages)).toHaveLength(42);
   });
 });

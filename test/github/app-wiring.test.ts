@@ -1,38 +1,5 @@
-import { spawnSync, SpawnSyncReturns } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { loadWorkflow, REPO_ROOT } from './workflow-files';
-
-/**
- * Runs bin/app.ts the way the CDK CLI does (CDK_OUTDIR, CDK_CONTEXT_JSON) and
- * returns the stack artifact ids it wrote, which are the names `cdk deploy`
- * accepts. Runs the real app, so these tests fail when the workflow and the app
- * stop agreeing.
- */
-function synthApp(context: Record<string, string>): { result: SpawnSyncReturns<string>; stackIds: string[] } {
-  const outdir = mkdtempSync(path.join(tmpdir(), 'github-app-wiring-'));
-  try {
-    const result = spawnSync(process.execPath, [path.join(REPO_ROOT, 'node_modules/tsx/dist/cli.mjs'), 'bin/app.ts'], {
-      cwd: REPO_ROOT,
-      encoding: 'utf8',
-      env: { ...process.env, CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify(context) },
-    });
-    if (result.status !== 0) {
-      return { result, stackIds: [] };
-    }
-    const manifest = JSON.parse(readFileSync(path.join(outdir, 'manifest.json'), 'utf8')) as {
-      artifacts: Record<string, { type: string }>;
-    };
-    const stackIds = Object.entries(manifest.artifacts)
-      .filter(([, artifact]) => artifact.type === 'aws:cloudformation:stack')
-      .map(([id]) => id)
-      .sort();
-    return { result, stackIds };
-  } finally {
-    rmSync(outdir, { recursive: true, force: true });
-  }
-}
+import { synthApp } from './synth-app';
+import { loadWorkflow } from './workflow-files';
 
 function deployedStackName(): string {
   const deployStep = (loadWorkflow('deploy.yml').workflow.jobs.deploy.steps ?? []).find((step) => /\bcdk deploy\b/.test(step.run ?? ''));

@@ -82,17 +82,27 @@ describe('ci.yml', () => {
     expect(ci.on.push).toBeNull();
   });
 
-  it('sets up Node.js 20 with the npm cache and runs the project CI script', () => {
+  it('sets up Node.js 22, the functions\' runtime, with the npm cache and runs the project CI script', () => {
     const job = ci.jobs.check;
     const setupNode = stepUsing(job, 'actions/setup-node');
 
-    expect(setupNode?.with).toEqual({ 'node-version': 20, cache: 'npm' });
+    expect(setupNode?.with).toEqual({ 'node-version': 22, cache: 'npm' });
     expect(stepIndex(job, (step) => step.uses?.startsWith('actions/checkout@') ?? false)).toBe(0);
     expect(stepIndex(job, (step) => step.run === 'bash .ci/run')).toBeGreaterThan(stepIndex(job, (step) => step === setupNode));
   });
 
-  it('runs in Debian 12, where the apt packages .ci/run installs exist', () => {
-    expect(ci.jobs.check.container).toMatchObject({ image: expect.stringMatching(/^node:20-bookworm/) });
+  it('runs in Debian 12 with Node.js 22, where the apt packages .ci/run installs exist', () => {
+    expect(ci.jobs.check.container).toMatchObject({ image: expect.stringMatching(/^node:22-bookworm/) });
+  });
+
+  it('runs the local server, its tests and verify-deployment against it on Node.js 20 too', () => {
+    const job = ci.jobs['local-server-node20'];
+    expect(job.container).toMatchObject({ image: expect.stringMatching(/^node:20-bookworm/) });
+    expect(stepUsing(job, 'actions/setup-node')?.with).toEqual({ 'node-version': 20, cache: 'npm' });
+    const runs = (job.steps ?? []).map((step) => step.run ?? '');
+    expect(runs).toContain('bash scripts/verify-local.sh');
+    expect(runs.some((run) => run.includes('test/local/verify-deployment.test.ts'))).toBe(true);
+    expect(job.env).toMatchObject({ SANDBOX_PYTHON: '/usr/bin/python3' });
   });
 });
 
@@ -159,10 +169,17 @@ describe('deploy.yml', () => {
 
     // One named stack (app-wiring.test.ts checks the app has it), never --all,
     // so the deploy role stack is never redeployed from CI.
-    expect(command).toMatch(/^npx cdk deploy [A-Za-z][\w-]* --require-approval never --outputs-file cdk-outputs\.json --context "architecture=\$EXECUTOR_ARCHITECTURE"$/);
+    expect(command).toMatch(
+      /^npx cdk deploy [A-Za-z][\w-]* --require-approval never --outputs-file cdk-outputs\.json --context "architecture=\$EXECUTOR_ARCHITECTURE" --context "permissionsBoundaryPolicyName=\$PERMISSIONS_BOUNDARY_POLICY_NAME"$/,
+    );
+    expect(deployJob.env?.PERMISSIONS_BOUNDARY_POLICY_NAME).toBe('${{ vars.AWS_PERMISSIONS_BOUNDARY_POLICY_NAME }}');
     for (const action of ['aws-actions/configure-aws-credentials', 'docker/setup-buildx-action', 'actions/setup-node']) {
       expect(stepIndex(deployJob, (step) => step.uses?.startsWith(`${action}@`) ?? false)).toBeLessThan(deployIndex);
     }
+  });
+
+  it('deploys with Node.js 22, the runtime of the functions it deploys', () => {
+    expect(stepUsing(deployJob, 'actions/setup-node')?.with).toEqual({ 'node-version': 22, cache: 'npm' });
   });
 
   it('prints the stack outputs into the job summary', () => {

@@ -1,7 +1,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { limitsToEnvironment } from '../../lib/config';
+import { ERROR_TYPES, STATUS_BY_ERROR_TYPE } from '../../lambda/contract';
+import { limitsToEnvironment, resolveConfig } from '../../lib/config';
+import { REQUEST_ID_VARIABLE } from '../../lib/gateway-responses';
+import { invokerTimeouts, LAMBDA_MAX_TIMEOUT_SECONDS } from '../../lib/invoker-api';
 import { logicalIdOf, resourcesOfType, synthesize, SynthesizedStack } from './helpers';
 
 type Resource = { Properties: Record<string, any>; Metadata?: Record<string, any> };
@@ -29,20 +32,29 @@ describe('InvokerApi in iam mode (the default)', () => {
     [invokerId, invoker] = invokerOf(template);
   });
 
-  it('exposes exactly POST /execute and GET /healthz, both as Lambda proxy integrations of the invoker', () => {
+  it('serves POST /execute and GET /healthz, and sends every other method and path to the invoker too, all as Lambda proxy integrations', () => {
     const found = methods(template).map((method) => {
-      const resource = template.findResources('AWS::ApiGateway::Resource')[method.Properties.ResourceId.Ref] as Resource;
-      return `${method.Properties.HttpMethod} /${resource.Properties.PathPart}`;
+      const resourceId = method.Properties.ResourceId.Ref as string | undefined;
+      const path = resourceId === undefined ? '' : (template.findResources('AWS::ApiGateway::Resource')[resourceId] as Resource).Properties.PathPart;
+      return `${method.Properties.HttpMethod} /${path}`;
     });
-    expect(found.sort()).toEqual(['GET /healthz', 'POST /execute']);
+    // The catch-alls make the invoker answer an unknown route 404 and a wrong
+    // method 405 in the contract's JSON, instead of API Gateway's "Missing Authentication Token".
+    expect(found.sort()).toEqual(['ANY /', 'ANY /execute', 'ANY /healthz', 'ANY /{proxy+}', 'GET /healthz', 'POST /execute']);
     for (const method of methods(template)) {
       expect(method.Properties.Integration.Type).toBe('AWS_PROXY');
       expect(JSON.stringify(method.Properties.Integration.Uri)).toContain(`"${invokerId}","Arn"`);
     }
   });
 
+  it('waits for the invoker as long as the integration timeout setting says (29 s by default)', () => {
+    for (const method of methods(template)) {
+      expect(method.Properties.Integration.TimeoutInMillis).toBe(29_000);
+    }
+  });
+
   it('requires SigV4 (AWS_IAM) on every method', () => {
-    expect(methods(template)).toHaveLength(2);
+    expect(methods(template)).toHaveLength(6);
     for (const method of methods(template)) {
       expect(method.Properties.AuthorizationType).toBe('AWS_IAM');
     }
@@ -82,10 +94,11 @@ describe('InvokerApi in iam mode (the default)', () => {
       Architectures: ['x86_64'],
       Handler: 'index.handler',
       LoggingConfig: { LogGroup: { Ref: logGroupId } },
-      Timeout: 37,
+      Timeout: 33,
     });
     expect(invoker.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
-    expect(Number(invoker.Properties.Environment.Variables.EXECUTOR_CLIENT_TIMEOUT_MS)).toBe(32_000);
+    // The invoker answers ExecutorTimeout itself one second before API Gateway would give up.
+    expect(Number(invoker.Properties.Environment.Variables.EXECUTOR_CLIENT_TIMEOUT_MS)).toBe(28_000);
     expect(Number(invoker.Properties.Environment.Variables.EXECUTOR_CLIENT_TIMEOUT_MS)).toBeLessThan(invoker.Properties.Timeout * 1000);
   });
 
@@ -95,7 +108,7 @@ describe('InvokerApi in iam mode (the default)', () => {
     expect(invoker.Properties.Environment.Variables).toEqual({
       ...limitsToEnvironment(synthesized.config.limits),
       EXECUTOR_FUNCTION_NAME: { Ref: executorId },
-      EXECUTOR_CLIENT_TIMEOUT_MS: '32000',
+      EXECUTOR_CLIENT_TIMEOUT_MS: '28000',
       ARTIFACT_BUCKET: { Ref: bucketId },
       CORS_ALLOW_ORIGIN: '',
       POWERTOOLS_SERVICE_NAME: 'secure-python-executor-invoker',
@@ -153,20 +166,100 @@ describe('InvokerApi in iam mode (the default)', () => {
     }
   });
 
-  it('answers throttling, oversized bodies and integration timeouts in the contract JSON shape', () => {
-    const expected: [string, string, string][] = [
-      ['THROTTLED', '429', 'Throttled'],
-      ['QUOTA_EXCEEDED', '429', 'Throttled'],
-      ['REQUEST_TOO_LARGE', '413', 'RequestTooLarge'],
-      ['INTEGRATION_TIMEOUT', '504', 'ExecutorTimeout'],
+  it("answers every refusal of API Gateway's own (defaults, authentication, throttling, size, timeout) with the contract's JSON and errorType", () => {
+    const responses = new Map(
+      resourcesOfType(template, 'AWS::ApiGateway::GatewayResponse').map(([, response]) => [response.Properties?.ResponseType as string, response.Properties!]),
+    );
+    const expected: [string, number | undefined, string][] = [
+      ['DEFAULT_4XX', undefined, 'InvalidRequest'],
+      ['DEFAULT_5XX', undefined, 'InternalError'],
+      ['MISSING_AUTHENTICATION_TOKEN', 403, 'AccessDenied'],
+      ['INVALID_SIGNATURE', 403, 'AccessDenied'],
+      ['EXPIRED_TOKEN', 403, 'AccessDenied'],
+      ['ACCESS_DENIED', 403, 'AccessDenied'],
+      ['INVALID_API_KEY', 403, 'AccessDenied'],
+      ['RESOURCE_NOT_FOUND', 404, 'NotFound'],
+      ['THROTTLED', 429, 'Throttled'],
+      ['QUOTA_EXCEEDED', 429, 'Throttled'],
+      ['WAF_FILTERED', 429, 'Throttled'],
+      ['REQUEST_TOO_LARGE', 413, 'RequestTooLarge'],
+      ['UNSUPPORTED_MEDIA_TYPE', 415, 'UnsupportedMediaType'],
+      ['INTEGRATION_TIMEOUT', 504, 'ExecutorTimeout'],
     ];
+    expect([...responses.keys()].sort()).toEqual(expected.map(([type]) => type).sort());
     for (const [type, statusCode, errorType] of expected) {
-      template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
-        ResponseType: type,
-        StatusCode: statusCode,
-        ResponseTemplates: { 'application/json': Match.stringLikeRegexp(`"errorType": "${errorType}"`) },
+      const response = responses.get(type)!;
+      // DEFAULT_4XX/5XX keep the status of the response they stand in for.
+      expect({ type, status: response.StatusCode }).toEqual({ type, status: statusCode === undefined ? undefined : String(statusCode) });
+      if (statusCode !== undefined) expect(STATUS_BY_ERROR_TYPE[errorType as keyof typeof STATUS_BY_ERROR_TYPE]).toBe(statusCode);
+      expect(response.ResponseParameters).toMatchObject({ 'gatewayresponse.header.Content-Type': "'application/json'" });
+
+      // Templates get simple variable substitution only: the request id is the one variable.
+      const body = (response.ResponseTemplates as Record<string, string>)['application/json'];
+      expect(body.split('$').length - 1).toBe(1);
+      const rendered = JSON.parse(body.replace(REQUEST_ID_VARIABLE, 'c6af9ac6-7b61-11e6-9a41-93e8deadbeef')) as Record<string, unknown>;
+      expect(rendered).toEqual({
+        ok: false,
+        result: null,
+        stdout: '',
+        stderr: '',
+        truncated: { stdout: false, stderr: false },
+        error: expect.stringMatching(/^[A-Z].{20,}[.)a-z0-9]$/),
+        errorType,
+        traceback: null,
+        artifacts: [],
+        durationMs: 0,
+        requestId: 'c6af9ac6-7b61-11e6-9a41-93e8deadbeef',
       });
+      expect(ERROR_TYPES).toContain(errorType);
+      expect(rendered.error).not.toMatch(/Missing Authentication Token/);
     }
+    const errorOf = (type: string): string => JSON.parse((responses.get(type)!.ResponseTemplates as Record<string, string>)['application/json']).error;
+    expect(errorOf('REQUEST_TOO_LARGE')).toBe('Request body must be at most 1000000 bytes');
+    expect(errorOf('INTEGRATION_TIMEOUT')).toContain("within the API's 29000 ms limit");
+  });
+
+  it('keeps the invoker timeout within Lambda\'s 900 s for every allowed setting, and lets the invoker answer before its own timeout', () => {
+    for (const timeoutSeconds of [3, 30, 298, 893, 894, 895, 899, 900]) {
+      for (const apiIntegrationTimeoutMs of [3_001, 29_000, 29_001, 299_999, 300_000]) {
+        const { clientTimeoutMs, functionTimeoutSeconds } = invokerTimeouts({ timeoutSeconds, apiIntegrationTimeoutMs });
+        expect({ timeoutSeconds, apiIntegrationTimeoutMs, within: functionTimeoutSeconds <= LAMBDA_MAX_TIMEOUT_SECONDS }).toMatchObject({ within: true });
+        expect(clientTimeoutMs).toBeLessThanOrEqual(functionTimeoutSeconds * 1000 - 5000);
+        expect(clientTimeoutMs).toBeLessThan(apiIntegrationTimeoutMs);
+      }
+    }
+    // At the edge: the executor at Lambda's maximum and the largest integration timeout.
+    const edge = resolveConfig({ timeoutSeconds: 900, maxRequestTimeoutMs: 297_000, apiIntegrationTimeoutMs: 300_000 });
+    const { template: edgeTemplate } = synthesize({ timeoutSeconds: 900, maxRequestTimeoutMs: 297_000, apiIntegrationTimeoutMs: 300_000 });
+    const [, edgeInvoker] = invokerOf(edgeTemplate);
+    expect(edgeInvoker.Properties.Timeout).toBe(304);
+    expect(Number(edgeInvoker.Properties.Environment.Variables.EXECUTOR_CLIENT_TIMEOUT_MS)).toBe(299_000);
+    expect(Number(edgeInvoker.Properties.Environment.Variables.EXECUTOR_CLIENT_TIMEOUT_MS)).toBeGreaterThan(edge.limits.maxTimeoutMs);
+    expect(invokerTimeouts({ timeoutSeconds: 900, apiIntegrationTimeoutMs: 1_000_000 })).toEqual({ clientTimeoutMs: 895_000, functionTimeoutSeconds: 900 });
+  });
+
+  it("sets API Gateway's account-level CloudWatch Logs role, kept when the stack is deleted, before the stage that logs through it", () => {
+    const [[accountId, account]] = Object.entries(template.findResources('AWS::ApiGateway::Account'));
+    const roleId = logicalIdOf(template, 'AWS::IAM::Role', 'ApiGatewayAccountCloudWatchRole');
+    const role = template.findResources('AWS::IAM::Role')[roleId];
+    expect(account.Properties.CloudWatchRoleArn).toEqual({ 'Fn::GetAtt': [roleId, 'Arn'] });
+    expect(account.DeletionPolicy).toBe('Retain');
+    expect(role.DeletionPolicy).toBe('Retain');
+    expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+      { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'apigateway.amazonaws.com' } },
+    ]);
+    expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    const [statement] = role.Properties.Policies[0].PolicyDocument.Statement;
+    expect(statement.Action.every((action: string) => action.startsWith('logs:'))).toBe(true);
+    expect(JSON.stringify(statement.Resource)).toContain(':log-group:*');
+    const [, stage] = Object.entries(template.findResources('AWS::ApiGateway::Stage'))[0];
+    expect(stage.DependsOn).toContain(accountId);
+  });
+
+  it('creates no account-level API Gateway setting when apiGatewayCloudWatchRole is false', () => {
+    const { template: without } = synthesize({ apiGatewayCloudWatchRole: false });
+    without.resourceCountIs('AWS::ApiGateway::Account', 0);
+    expect(Object.keys(without.findResources('AWS::IAM::Role')).filter((id) => id.includes('CloudWatchRole'))).toEqual([]);
   });
 
   it('sends no CORS headers and has no OPTIONS methods unless corsAllowOrigin is set', () => {
@@ -181,9 +274,13 @@ describe('InvokerApi in iam mode (the default)', () => {
     template.resourceCountIs('AWS::WAFv2::WebACLAssociation', 0);
   });
 
-  it('outputs the API URL and no API key id', () => {
+  it('outputs the API URL once, ending in the stage v1, and no API key id', () => {
     const outputs = template.findOutputs('*');
     expect(JSON.stringify(outputs.ApiUrl.Value)).toContain(`{"Ref":"${apiId}"}`);
+    const stageId = logicalIdOf(template, 'AWS::ApiGateway::Stage', 'InvokerApiDeploymentStage');
+    expect(template.findResources('AWS::ApiGateway::Stage')[stageId].Properties.StageName).toBe('v1');
+    expect(outputs.ApiUrl.Value['Fn::Join'][1].slice(-3)).toEqual(['/', { Ref: stageId }, '/']);
+    expect(Object.values(outputs).filter((output) => JSON.stringify(output.Value).includes('.execute-api.'))).toHaveLength(1);
     expect(outputs.ApiKeyId).toBeUndefined();
   });
 });
@@ -207,7 +304,7 @@ describe('InvokerApi in apiKey mode with WAF and CORS', () => {
 
   it('requires an API key on every method except the CORS preflight mocks', () => {
     const nonPreflight = methods(template).filter((method) => method.Properties.HttpMethod !== 'OPTIONS');
-    expect(nonPreflight).toHaveLength(2);
+    expect(nonPreflight).toHaveLength(6);
     for (const method of nonPreflight) {
       expect(method.Properties.ApiKeyRequired).toBe(true);
     }

@@ -84,7 +84,7 @@ describe('resolveConfig defaults', () => {
 
 describe('resolveConfig validation', () => {
   it('rejects a per-request maximum that leaves less than 2 s before the Lambda timeout, with the exact fix', () => {
-    expect(errorOf({ maxRequestTimeoutMs: 28_001 })).toBe(
+    expect(errorOf({ maxRequestTimeoutMs: 28_001, apiIntegrationTimeoutMs: 60_000 })).toBe(
       'maxRequestTimeoutMs (28001) must leave at least 2000 ms below the Lambda timeout of 30 s: ' +
         'lower maxRequestTimeoutMs to 28000 or less, or raise timeoutSeconds to 31 or more.',
     );
@@ -92,8 +92,24 @@ describe('resolveConfig validation', () => {
       'maxRequestTimeoutMs (25000) must leave at least 2000 ms below the Lambda timeout of 10 s: ' +
         'lower maxRequestTimeoutMs to 8000 or less, or raise timeoutSeconds to 27 or more.',
     );
-    expect(resolveConfig({ maxRequestTimeoutMs: 28_000 }).limits.maxTimeoutMs).toBe(28_000);
+    expect(resolveConfig({ maxRequestTimeoutMs: 28_000, apiIntegrationTimeoutMs: 31_000 }).limits.maxTimeoutMs).toBe(28_000);
     expect(resolveConfig({ timeoutSeconds: 10, maxRequestTimeoutMs: 8000, defaultRequestTimeoutMs: 5000 }).limits.maxTimeoutMs).toBe(8000);
+  });
+
+  it("rejects a per-request maximum that API Gateway's integration timeout cannot wait for, with the exact fix", () => {
+    expect(errorOf({ maxRequestTimeoutMs: 26_001 })).toBe(
+      "maxRequestTimeoutMs (26001) plus 3000 ms for the executor and invoker to answer must fit API Gateway's integration timeout " +
+        'apiIntegrationTimeoutMs (29000), or the longest requests would end in a gateway timeout: lower maxRequestTimeoutMs to 26000 or less, ' +
+        "or raise apiIntegrationTimeoutMs to 29001 (above 29000 only after AWS raised the region's integration timeout quota).",
+    );
+    expect(resolveConfig({ maxRequestTimeoutMs: 26_000 }).apiIntegrationTimeoutMs).toBe(29_000);
+    expect(resolveConfig({ timeoutSeconds: 120, maxRequestTimeoutMs: 100_000, apiIntegrationTimeoutMs: 103_000 }).limits.maxTimeoutMs).toBe(100_000);
+    expect(errorOf({ apiIntegrationTimeoutMs: 300_001 })).toContain('apiIntegrationTimeoutMs (300001) must be a whole number from 50 to 300000 ms');
+    expect(errorOf({ apiIntegrationTimeoutMs: 49 })).toContain('apiIntegrationTimeoutMs (49) must be a whole number from 50 to 300000 ms');
+  });
+
+  it('accepts reserved concurrency 0, which reserves nothing', () => {
+    expect(resolveConfig({ reservedConcurrency: 0 }).reservedConcurrency).toBe(0);
   });
 
   it('rejects a default timeout outside the accepted range', () => {
@@ -107,7 +123,7 @@ describe('resolveConfig validation', () => {
     ['memory below what the preloads need', { memoryMiB: 128 }, 'memoryMiB (128) must be a whole number from 256 to 10240 MiB'],
     ['a fractional memory size', { memoryMiB: 300.5 }, 'memoryMiB (300.5) must be a whole number'],
     ['a timeout above the Lambda maximum', { timeoutSeconds: 901 }, 'timeoutSeconds (901) must be a whole number from 3 to 900 s'],
-    ['zero reserved concurrency', { reservedConcurrency: 0 }, 'reservedConcurrency (0) must be a whole number from 1'],
+    ['negative reserved concurrency', { reservedConcurrency: -1 }, 'reservedConcurrency (-1) must be a whole number from 0 to 10000 (0 reserves nothing; Lambda keeps 100 of the account concurrency unreserved'],
     ['an unknown architecture', { architecture: 'ppc64' as never }, "architecture ('ppc64') must be x86_64 or arm64"],
     ['a name prefix with upper case and underscores', { namePrefix: 'Dev_1' }, "namePrefix ('Dev_1') must be 1 to 20 lowercase letters"],
     ['a name prefix ending in a hyphen', { namePrefix: 'dev-' }, "namePrefix ('dev-')"],
@@ -115,12 +131,13 @@ describe('resolveConfig validation', () => {
     ['an open API', { authMode: 'none' as never }, "authMode ('none') must be iam or apiKey; the API is never open"],
     ['a CORS origin with a path', { corsAllowOrigin: 'https://app.example.com/path' }, "corsAllowOrigin ('https://app.example.com/path') must be empty, *"],
     ['a WAF limit below the WAF minimum', { wafRequestsPer5MinutesPerIp: 50 }, 'wafRequestsPer5MinutesPerIp (50) must be a whole number from 100'],
-    ['a request limit above the Lambda payload budget', { maxRequestBytes: 6 * 1024 * 1024 }, 'maxRequestBytes (6291456) must be a whole number from 1024 to 5242880'],
-    ['a script limit above the request limit', { maxScriptBytes: 2_000_000 }, 'maxScriptBytes (2000000) must not exceed maxRequestBytes (1048576)'],
+    ['a request limit whose proxy event may not fit Lambda', { maxRequestBytes: 1_006_934 }, 'maxRequestBytes (1006934) must be a whole number from 1024 to 1006933 bytes'],
+    ['a script limit above the request limit', { maxScriptBytes: 1_000_001 }, 'maxScriptBytes (1000001) must not exceed maxRequestBytes (1000000)'],
     ['outputs that cannot fit one Lambda response', { maxResultBytes: 4 * 1024 * 1024, maxStdoutBytes: 1024 * 1024 }, 'maxResultBytes + maxStdoutBytes + maxStderrBytes (5345280) must stay within 5242880 bytes'],
     ['a worker larger than the function leaves room for', { workerMemoryMiB: 250 }, 'workerMemoryMiB (250) must be a whole number from 64 to 192 MiB'],
     ['a preload that is not a module name', { preloads: 'numpy,os;rm' }, "preloads contains 'os;rm', which is not a Python module name"],
     ['no artifacts at all', { maxArtifacts: 0 }, 'maxArtifacts (0) must be a whole number from 1 to 100'],
+    ['a boundary given as an ARN', { permissionsBoundaryPolicyName: 'arn:aws:iam::123456789012:policy/b' }, "permissionsBoundaryPolicyName ('arn:aws:iam::123456789012:policy/b') is not an IAM policy name"],
   ])('rejects %s with a sentence naming the setting', (_name, props, expected) => {
     expect(errorOf(props)).toContain(expected);
   });
@@ -158,7 +175,7 @@ describe('configPropsFromContext', () => {
       memoryMiB: '1024', timeoutSeconds: '60', maxRequestTimeoutMs: '20000', defaultRequestTimeoutMs: '15000', minRequestTimeoutMs: '200',
       reservedConcurrency: '5', architecture: 'arm64', namePrefix: 'x', artifactRetentionDays: '2', logRetentionDays: '7', authMode: 'apiKey',
       enableWaf: 'true', wafRequestsPer5MinutesPerIp: '300', apiRateLimitRps: '7', apiBurstLimitRequests: '9', apiKeyDailyQuotaRequests: '99',
-      corsAllowOrigin: '*', maxScriptBytes: '1000', maxRequestBytes: '2000000', maxStdoutBytes: '2000', maxStderrBytes: '3000', maxResultBytes: '4000',
+      corsAllowOrigin: '*', apiIntegrationTimeoutMs: '60000', apiGatewayCloudWatchRole: 'false', permissionsBoundaryPolicyName: 'boundary', maxScriptBytes: '1000', maxRequestBytes: '500000', maxStdoutBytes: '2000', maxStderrBytes: '3000', maxResultBytes: '4000',
       maxArtifacts: '3', maxArtifactBytes: '5000', maxProcesses: '8', maxFileBytes: '6000', maxOpenFiles: '64', workerMemoryMiB: '128', preloads: 'numpy',
     };
     expect(Object.keys(nonDefaults).sort()).toEqual(CONTEXT_SETTINGS.map((setting) => setting.key).sort());

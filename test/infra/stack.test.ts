@@ -257,7 +257,7 @@ describe('SecurePythonExecutorStack with the default configuration', () => {
         EXECUTOR_MIN_TIMEOUT_MS: '100',
         EXECUTOR_MAX_TIMEOUT_MS: '25000',
         EXECUTOR_MAX_SCRIPT_BYTES: '65536',
-        EXECUTOR_MAX_REQUEST_BYTES: '1048576',
+        EXECUTOR_MAX_REQUEST_BYTES: '1000000',
         EXECUTOR_MAX_STDOUT_BYTES: '102400',
         EXECUTOR_MAX_STDERR_BYTES: '102400',
         EXECUTOR_MAX_RESULT_BYTES: '1048576',
@@ -342,6 +342,32 @@ describe('SecurePythonExecutorStack with the default configuration', () => {
       template.resourceCountIs('Custom::LogRetention', 0);
     });
 
+    it('reserves no concurrency at all when reservedConcurrency is 0 (Lambda\'s own 0 would throttle every call)', () => {
+      const { template: unreserved } = synthesize({ reservedConcurrency: 0 });
+      const executor = unreserved.findResources('AWS::Lambda::Function')[logicalIdOf(unreserved, 'AWS::Lambda::Function', 'ExecutorFunction')];
+      expect(executor.Properties).not.toHaveProperty('ReservedConcurrentExecutions');
+    });
+
+    it('acknowledges cfn-lint rules only on Lambda functions, only W3005, each with its reason', () => {
+      const acknowledged = Object.entries(template.toJSON().Resources as Record<string, { Type: string; Metadata?: Record<string, any> }>).filter(
+        ([, resource]) => resource.Metadata?.['cfn-lint'] !== undefined,
+      );
+      expect(acknowledged.length).toBe(resourcesOfType(template, 'AWS::Lambda::Function').length);
+      for (const [, resource] of acknowledged) {
+        expect(resource.Type).toBe('AWS::Lambda::Function');
+        expect(resource.Metadata!['cfn-lint'].config.ignore_checks).toEqual(['W3005']);
+        expect(resource.Metadata!['cfn-lint'].config.ignore_reasons.W3005).toMatch(/DependsOn on the execution role/);
+      }
+    });
+
+    it('puts every IAM role under the /secure-python-executor/ path, the only roles the scoped deploy policy may create or pass', () => {
+      const roles = resourcesOfType(template, 'AWS::IAM::Role');
+      expect(roles.length).toBeGreaterThanOrEqual(5);
+      for (const [id, role] of roles) {
+        expect({ id, path: role.Properties?.Path }).toEqual({ id, path: '/secure-python-executor/' });
+      }
+    });
+
     it('exposes no Lambda function URL and lets nothing but the invoker call the executor', () => {
       template.resourceCountIs('AWS::Lambda::Url', 0);
       for (const [, permission] of resourcesOfType(template, 'AWS::Lambda::Permission')) {
@@ -371,6 +397,7 @@ describe('SecurePythonExecutorStack with a name prefix, arm64 and other limits',
       memoryMiB: 1024,
       timeoutSeconds: 60,
       maxRequestTimeoutMs: 50_000,
+      apiIntegrationTimeoutMs: 53_000,
       reservedConcurrency: 3,
       artifactRetentionDays: 7,
       logRetentionDays: 90,

@@ -156,6 +156,7 @@ describe('presigned GET URLs for returned artifacts', () => {
           { name: 'other.png', contentType: 'image/png', size: 1, key: 'executions/someone-else/other.png' },
           { name: 'escape.png', contentType: 'image/png', size: 1, key: 'executions/req-prefix/../other/escape.png' },
           { name: 'nested.png', contentType: 'image/png', size: 1, key: 'executions/req-prefix/a/b.png' },
+          { name: '../up.png', contentType: 'image/png', size: 1, key: 'executions/req-prefix/../up.png' },
           { name: 'mine.png', contentType: 'image/png', size: 1, key: 'executions/req-prefix/mine.png' },
         ],
       }),
@@ -163,6 +164,17 @@ describe('presigned GET URLs for returned artifacts', () => {
     const result = await handler(executeEvent({ script: 'pass' }, { requestId: 'req-prefix' }), lambdaContext());
     const artifacts = bodyOf(result).artifacts as { name: string }[];
     expect(artifacts.map((artifact) => artifact.name)).toEqual(['mine.png']);
+  });
+
+  it('signs a file from a sub-folder of outputs/ under its path, with the name the local server gives it too', async () => {
+    endpoint.respond = (event) => {
+      const prefix = (event as ForwardedEvent).artifactUpload.keyPrefix;
+      return { body: executorOk({ artifacts: [{ name: 'plots/2024/a.csv', contentType: 'text/csv', size: 1, key: `${prefix}plots/2024/a.csv` }] }) };
+    };
+    const result = await handler(executeEvent({ script: 'pass' }, { requestId: 'req-sub' }), lambdaContext());
+    const artifacts = bodyOf(result).artifacts as { name: string; url: string }[];
+    expect(artifacts.map((artifact) => artifact.name)).toEqual(['plots/2024/a.csv']);
+    expect(new URL(artifacts[0]!.url).pathname).toBe('/executions/req-sub/plots/2024/a.csv');
   });
 
   it('honours ARTIFACT_URL_EXPIRY_SECONDS', async () => {

@@ -25,7 +25,7 @@ describe('readContractLimits', () => {
       minTimeoutMs: 100,
       maxTimeoutMs: 25_000,
       maxScriptBytes: 65_536,
-      maxRequestBytes: 1_048_576,
+      maxRequestBytes: 1_000_000,
       maxStdoutBytes: 102_400,
       maxStderrBytes: 102_400,
       maxResultBytes: 1_048_576,
@@ -52,7 +52,7 @@ describe('readContractLimits', () => {
     [{ EXECUTOR_MAX_SCRIPT_BYTES: '1.5' }, "EXECUTOR_MAX_SCRIPT_BYTES must be a positive integer (script size, UTF-8), but it is '1.5'."],
     [{ EXECUTOR_MIN_TIMEOUT_MS: '5000', EXECUTOR_MAX_TIMEOUT_MS: '1000', EXECUTOR_DEFAULT_TIMEOUT_MS: '1000' }, 'EXECUTOR_MIN_TIMEOUT_MS (5000) must not be greater than EXECUTOR_MAX_TIMEOUT_MS (1000).'],
     [{ EXECUTOR_DEFAULT_TIMEOUT_MS: '30000' }, 'EXECUTOR_DEFAULT_TIMEOUT_MS (30000) must be between EXECUTOR_MIN_TIMEOUT_MS (100) and EXECUTOR_MAX_TIMEOUT_MS (25000).'],
-    [{ EXECUTOR_MAX_SCRIPT_BYTES: '2000000' }, 'EXECUTOR_MAX_SCRIPT_BYTES (2000000) must not be greater than EXECUTOR_MAX_REQUEST_BYTES (1048576).'],
+    [{ EXECUTOR_MAX_SCRIPT_BYTES: '2000000' }, 'EXECUTOR_MAX_SCRIPT_BYTES (2000000) must not be greater than EXECUTOR_MAX_REQUEST_BYTES (1000000).'],
   ])('refuses %j', (env, sentence) => {
     expect(() => readContractLimits(env)).toThrow(sentence);
   });

@@ -90,8 +90,8 @@ describe('POST /execute that reaches the executor', () => {
 
   it('accepts a body of exactly the size limit, as text and as base64', async () => {
     const frame = '{"script":"pass","input":""}';
-    const exact = `{"script":"pass","input":"${'a'.repeat(1_048_576 - frame.length)}"}`;
-    expect(Buffer.byteLength(exact)).toBe(1_048_576);
+    const exact = `{"script":"pass","input":"${'a'.repeat(1_000_000 - frame.length)}"}`;
+    expect(Buffer.byteLength(exact)).toBe(1_000_000);
     expect((await call(apiEvent({ body: exact }))).result.statusCode).toBe(200);
     const base64 = Buffer.from(exact).toString('base64');
     expect((await call(apiEvent({ body: base64, isBase64Encoded: true }))).result.statusCode).toBe(200);
@@ -150,20 +150,20 @@ describe('POST /execute refused before the executor', () => {
 
   it('answers a text body over the limit with 413 before parsing it', async () => {
     // Not JSON at all: the size check must come first.
-    const { result, body } = await call(apiEvent({ body: 'x'.repeat(1_048_577) }));
+    const { result, body } = await call(apiEvent({ body: 'x'.repeat(1_000_001) }));
     expect(result.statusCode).toBe(413);
-    expectError(body, 'RequestTooLarge', 'Request body must be at most 1048576 bytes');
+    expectError(body, 'RequestTooLarge', 'Request body must be at most 1000000 bytes');
   });
 
   it('counts UTF-8 bytes, not characters, against the limit', async () => {
     const script = 'é'.repeat(530_000); // 1 060 000 bytes, 530 000 characters
     const { result, body } = await call(executeEvent({ script }));
     expect(result.statusCode).toBe(413);
-    expect(body.error).toBe('Request body must be at most 1048576 bytes');
+    expect(body.error).toBe('Request body must be at most 1000000 bytes');
   });
 
   it('answers a base64 body whose decoded size is over the limit with 413', async () => {
-    const body64 = Buffer.alloc(1_048_577, 0x20).toString('base64');
+    const body64 = Buffer.alloc(1_000_001, 0x20).toString('base64');
     const { result, body } = await call(apiEvent({ body: body64, isBase64Encoded: true }));
     expect(result.statusCode).toBe(413);
     expect(body.errorType).toBe('RequestTooLarge');

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { safeArtifactName } from '../../lambda/invoker/artifacts';
+import { storedArtifactFileName } from '../../lambda/invoker/artifacts';
 import { LambdaEndpoint } from './lambda-endpoint';
 import { CLEAN_ENV, bodyOf, executeEvent, executorOk, lambdaContext, loadHandler, type Handler } from './support';
 
@@ -39,7 +39,7 @@ function inline(name: string, bytes: Buffer, contentType = 'application/octet-st
   return { name, contentType, size: bytes.length, contentBase64: bytes.toString('base64') };
 }
 
-it('writes inline artifacts to <dir>/<requestId>/<name> and answers with their URLs, without the base64', async () => {
+it('writes inline artifacts into <dir>/<requestId>/ and answers with their URLs, without the base64', async () => {
   endpoint.respond = () => ({ body: executorOk({ artifacts: [inline('figure-1.png', PNG_BYTES, 'image/png'), inline('report.txt', Buffer.from('hello\n'), 'text/plain; charset=utf-8')] }) });
   const result = await handler(executeEvent({ script: 'pass' }, { requestId: 'local-req-1' }), lambdaContext());
   expect(result.statusCode).toBe(200);
@@ -47,27 +47,33 @@ it('writes inline artifacts to <dir>/<requestId>/<name> and answers with their U
     { name: 'figure-1.png', contentType: 'image/png', size: PNG_BYTES.length, url: `${BASE_URL}/local-req-1/figure-1.png` },
     { name: 'report.txt', contentType: 'text/plain; charset=utf-8', size: 6, url: `${BASE_URL}/local-req-1/report.txt` },
   ]);
-  expect(await fs.readFile(path.join(artifactDir, 'local-req-1', 'figure-1.png'))).toEqual(PNG_BYTES);
-  expect(await fs.readFile(path.join(artifactDir, 'local-req-1', 'report.txt'), 'utf8')).toBe('hello\n');
+  expect(await fs.readFile(path.join(artifactDir, 'local-req-1', storedArtifactFileName('figure-1.png')))).toEqual(PNG_BYTES);
+  expect(await fs.readFile(path.join(artifactDir, 'local-req-1', storedArtifactFileName('report.txt')), 'utf8')).toBe('hello\n');
   expect(result.body).not.toContain('contentBase64');
 });
 
-it('never writes outside the request folder, whatever the name', async () => {
-  const hostile = ['../../escape.txt', '/etc/passwd', '..\\..\\win.txt', '.hidden', '..', 'a/../../b.txt', 'spaces and ünïcode.txt'];
+it('never writes outside the request folder, and serves only names in the form the executor gives them', async () => {
+  const hostile = ['../../escape.txt', '/etc/passwd', '..\\..\\win.txt', '.hidden', '..', 'a/../../b.txt', 'a//b.txt', 'spaces and ünïcode.txt'];
   endpoint.respond = () => ({ body: executorOk({ artifacts: hostile.map((name) => inline(name, Buffer.from(name))) }) });
   const result = await handler(executeEvent({ script: 'pass' }, { requestId: 'local-req-2' }), lambdaContext());
   const names = (bodyOf(result).artifacts as { name: string }[]).map((artifact) => artifact.name);
-  expect(names).toEqual(['escape.txt', 'passwd', 'win.txt', 'hidden', 'artifact', 'b.txt', 'spaces_and__n_code.txt']);
-  expect((await fs.readdir(path.join(artifactDir, 'local-req-2'))).sort()).toEqual([...names].sort());
+  expect(names).toEqual(['.hidden', 'spaces and ünïcode.txt']);
+  expect((await fs.readdir(path.join(artifactDir, 'local-req-2'))).sort()).toEqual(names.map(storedArtifactFileName).sort());
   expect((await fs.readdir(artifactDir)).sort()).toEqual(['local-req-1', 'local-req-2']);
 });
 
-it('gives colliding names distinct files', async () => {
-  endpoint.respond = () => ({ body: executorOk({ artifacts: [inline('out.txt', Buffer.from('1')), inline('out.txt', Buffer.from('2')), inline('x/out.txt', Buffer.from('3'))] }) });
+it('keeps sub-folders in the name and the URL, as the cloud does, and drops a second file of the same name', async () => {
+  endpoint.respond = () => ({
+    body: executorOk({ artifacts: [inline('out.txt', Buffer.from('1')), inline('out.txt', Buffer.from('2')), inline('plots/2024/out.txt', Buffer.from('3'))] }),
+  });
   const result = await handler(executeEvent({ script: 'pass' }, { requestId: 'local-req-3' }), lambdaContext());
-  const names = (bodyOf(result).artifacts as { name: string }[]).map((artifact) => artifact.name);
-  expect(names).toEqual(['out.txt', 'out-2.txt', 'out-3.txt']);
-  expect(await fs.readFile(path.join(artifactDir, 'local-req-3', 'out-3.txt'), 'utf8')).toBe('3');
+  const artifacts = bodyOf(result).artifacts as { name: string; url: string }[];
+  expect(artifacts.map((artifact) => [artifact.name, artifact.url])).toEqual([
+    ['out.txt', `${BASE_URL}/local-req-3/out.txt`],
+    ['plots/2024/out.txt', `${BASE_URL}/local-req-3/plots/2024/out.txt`],
+  ]);
+  expect(await fs.readFile(path.join(artifactDir, 'local-req-3', storedArtifactFileName('out.txt')), 'utf8')).toBe('1');
+  expect(await fs.readFile(path.join(artifactDir, 'local-req-3', storedArtifactFileName('plots/2024/out.txt')), 'utf8')).toBe('3');
 });
 
 it('does not use a request id that is unsafe as a folder name', async () => {
@@ -100,20 +106,4 @@ it('keeps artifacts inline with url null when no artifact store is configured', 
   expect(bodyOf(result).artifacts).toEqual([
     { name: 'a.bin', contentType: 'image/png', size: PNG_BYTES.length, url: null, contentBase64: PNG_BYTES.toString('base64') },
   ]);
-});
-
-describe('safeArtifactName', () => {
-  it.each([
-    ['chart.png', 'chart.png'],
-    ['../../x', 'x'],
-    ['...', 'artifact'],
-    ['', 'artifact'],
-    ['a<b>.html', 'a_b_.html'],
-  ])('%s -> %s', (name, expected) => {
-    expect(safeArtifactName(name)).toBe(expected);
-  });
-
-  it('bounds the length to 200 characters', () => {
-    expect(safeArtifactName('x'.repeat(300))).toBe('x'.repeat(200));
-  });
 });

@@ -145,14 +145,28 @@ describe('local HTTP API (POST /execute, GET /healthz)', () => {
     expect(post.status).toBe(405);
   });
 
-  it('answers a body over 1 MiB with 413 JSON before reading it all, declared or streamed', async () => {
+  it('names an artifact from a sub-folder of outputs/ by its path, as the cloud does, and serves it there', async () => {
+    const { status, body } = await postExecute(server.url, {
+      script: 'import os\nos.makedirs("outputs/plots/2024")\nopen("outputs/plots/2024/a b.csv", "w").write("x,y")',
+    });
+    expect(status).toBe(200);
+    expect(body.artifacts.map((artifact: { name: string; url: string }) => [artifact.name, artifact.url])).toEqual([
+      ['plots/2024/a b.csv', `${server.url}/artifacts/${body.requestId}/plots/2024/a%20b.csv`],
+    ]);
+    const file = await fetch(body.artifacts[0].url);
+    expect(file.status).toBe(200);
+    expect(await file.text()).toBe('x,y');
+    expect((await raw('GET', `/artifacts/${body.requestId}/plots/2024%2Fa%20b.csv`)).status).toBe(404);
+  });
+
+  it('answers a body over the 1,000,000-byte limit with 413 JSON before reading it all, declared or streamed', async () => {
     const declared = await raw('POST', '/execute', {
       headers: { 'Content-Type': 'application/json', 'Content-Length': String(10 * 1024 * 1024) },
       holdOpen: true,
       chunks: [Buffer.from('{"script": "')],
     });
     expect(declared.status).toBe(413);
-    expect(JSON.parse(declared.body)).toMatchObject({ ok: false, errorType: 'RequestTooLarge', error: 'Request body must be at most 1048576 bytes' });
+    expect(JSON.parse(declared.body)).toMatchObject({ ok: false, errorType: 'RequestTooLarge', error: 'Request body must be at most 1000000 bytes' });
 
     const streamed = await raw('POST', '/execute', {
       headers: { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' },

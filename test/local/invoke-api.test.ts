@@ -94,7 +94,7 @@ describe('local Lambda Invoke API with @aws-sdk/client-lambda', () => {
     const tail = await lambda.send(new InvokeCommand({ FunctionName: FUNCTION_NAME, LogType: 'Tail', Payload: Buffer.from('{"script": "print(3)"}') }));
     const log = Buffer.from(tail.LogResult ?? '', 'base64').toString('utf8');
     expect(log).toMatch(/^START RequestId: [0-9a-f-]{36} Version: \$LATEST\n/);
-    expect(log).toMatch(/\nEND RequestId: [0-9a-f-]{36}\nREPORT RequestId: [0-9a-f-]{36}\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\n$/);
+    expect(log).toMatch(/\nEND RequestId: [0-9a-f-]{36}\nREPORT RequestId: [0-9a-f-]{36}\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\tMemory Size: \d+ MB(\tInit Duration: [\d.]+ ms)?\n$/);
   });
 
   it('rejects payloads that are not JSON and payloads over 6 MB like Lambda', async () => {

@@ -97,14 +97,39 @@ describe('Lambda Runtime API emulator', () => {
     await pool.start();
     const body = json(await invoke(pool, { fake: 'probe-protocol' }));
     expect(body.wrongId).toEqual([400, { errorType: 'InvalidRequestID', errorMessage: 'Invalid request ID' }]);
-    expect((body.nextWhileBusy as [number, unknown])[0]).toBe(403);
-    expect((body.nextWhileBusy as [number, { errorType: string }])[1].errorType).toBe('InvalidStateTransition');
     expect((body.initErrorAfterInit as [number, { errorType: string }])[0]).toBe(403);
     expect((body.unknownRoute as [number, unknown])[0]).toBe(404);
     await waitFor(() => logs.some((line) => line.startsWith('PROBE ')), 'the probe log line');
     const probe = JSON.parse(logs.find((line) => line.startsWith('PROBE '))!.slice(6)) as Record<string, [number, unknown]>;
     expect(probe.response).toEqual([202, { status: 'OK' }]);
     expect(probe.secondResponse).toEqual([400, { errorType: 'InvalidRequestID', errorMessage: 'Invalid request ID' }]);
+  });
+
+  it('answers a second /next during an invocation with the same event, as the AWS Runtime Interface Emulator does', async () => {
+    const { pool } = makePool();
+    await pool.start();
+    const body = json(await invoke(pool, { fake: 'probe-protocol' }));
+    const delivered = body.delivered as { requestId: string; deadlineMs: string };
+    expect(body.nextWhileBusy).toEqual({ status: 200, requestId: delivered.requestId, deadlineMs: delivered.deadlineMs, sameBody: true });
+  });
+
+  it('gives the next event to whoever parked a /next first, even a caller other than the runtime', async () => {
+    const { pool } = makePool();
+    await pool.start();
+    const first = json(await invoke(pool, { fake: 'park-next' }));
+    expect(first.parked).toBe(true);
+    const second = json(await invoke(pool, { marker: 'for the runtime' }));
+    expect(second).toEqual({ servedBy: 'parked caller', event: { marker: 'for the runtime' } });
+  });
+
+  it('reports the init duration on the first invocation of a runtime only, in the REPORT line', async () => {
+    const { pool } = makePool({ initEnv: { AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '256' } });
+    await pool.start();
+    const first = await invoke(pool, {});
+    const second = await invoke(pool, {});
+    expect(first.logTail).toMatch(/\nREPORT RequestId: [0-9a-f-]{36}\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\tMemory Size: 256 MB\tInit Duration: [\d.]+ ms\n$/);
+    expect(second.logTail).toMatch(/\tMemory Size: 256 MB\n$/);
+    expect(second.logTail).not.toContain('Init Duration');
   });
 
   it('passes a runtime-reported error through as a function error', async () => {

@@ -5,6 +5,8 @@
  * the printed seed and case index.
  */
 
+import { DEFAULT_LIMITS } from '../../../lambda/contract';
+
 /** mulberry32: tiny, fast, and good enough to spread fuzz cases. */
 export class Rng {
   private state: number;
@@ -59,7 +61,7 @@ export interface FuzzCase {
   readonly httpErrorTypes?: readonly string[];
 }
 
-const MAX_REQUEST_BYTES = 1024 * 1024;
+const MAX_REQUEST_BYTES = DEFAULT_LIMITS.maxRequestBytes;
 const MAX_SCRIPT_BYTES = 64 * 1024;
 const VALID_SCRIPT = 'def main(x):\n    return x\n';
 
@@ -177,8 +179,8 @@ const GENERATORS: readonly (readonly [number, string, Generator])[] = [
     httpStatuses: [413],
     httpErrorTypes: ['RequestTooLarge'],
   })],
-  [1, 'body over 1 MiB', (rng) => ({
-    family: 'body over 1 MiB',
+  [1, 'body over the request limit', (rng) => ({
+    family: 'body over the request limit',
     body: json({ script: VALID_SCRIPT, input: 'y'.repeat(MAX_REQUEST_BYTES + rng.int(1, 200_000)) }),
     httpStatuses: [413],
     httpErrorTypes: ['RequestTooLarge'],
