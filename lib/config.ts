@@ -132,7 +132,7 @@ export const CONTEXT_SETTINGS: readonly SettingDoc[] = [
   { key: 'maxRequestTimeoutMs', kind: 'integer', defaultText: '25000', description: 'Highest `timeoutMs` a request may ask for.' },
   { key: 'defaultRequestTimeoutMs', kind: 'integer', defaultText: '10000', description: '`timeoutMs` used when a request has none.' },
   { key: 'minRequestTimeoutMs', kind: 'integer', defaultText: '100', description: 'Lowest `timeoutMs` a request may ask for.' },
-  { key: 'reservedConcurrency', kind: 'integer', defaultText: '10', description: 'Executor reserved concurrency: executions at once, and the cap on cost and blast radius. `0` reserves nothing (needed on accounts whose concurrency quota is below 100 + this value; see "Before you deploy").' },
+  { key: 'reservedConcurrency', kind: 'integer', defaultText: '0', description: 'Executor reserved concurrency: executions at once, and the cap on cost and blast radius. `0` (the default) reserves nothing, so the first deploy works on any account; set it (e.g. 10) once the account\'s unreserved concurrency is at least 100 + this value (see "Before you deploy").' },
   { key: 'architecture', kind: 'string', defaultText: 'x86_64', description: '`x86_64` or `arm64`, for both functions. The image is built for this platform.' },
   { key: 'namePrefix', kind: 'string', defaultText: '(none)', description: 'Lowercase prefix for the stack and function names (`dev` gives `dev-workflow-python-executor`), so two deployments can share an account and region.' },
   { key: 'artifactRetentionDays', kind: 'integer', defaultText: '1', description: 'Days before artifacts are deleted from the bucket.' },
@@ -266,7 +266,7 @@ export function resolveConfig(props: SecurePythonExecutorConfigProps = {}): Secu
   const config: SecurePythonExecutorConfig = {
     memoryMiB,
     timeoutSeconds,
-    reservedConcurrency: props.reservedConcurrency ?? 10,
+    reservedConcurrency: props.reservedConcurrency ?? 0,
     architecture: props.architecture ?? 'x86_64',
     namePrefix: props.namePrefix ?? '',
     artifactRetentionDays: props.artifactRetentionDays ?? 1,

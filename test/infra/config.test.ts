@@ -31,7 +31,7 @@ describe('resolveConfig defaults', () => {
     expect(config).toMatchObject({
       memoryMiB: 256,
       timeoutSeconds: 30,
-      reservedConcurrency: 10,
+      reservedConcurrency: 0,
       architecture: 'x86_64',
       namePrefix: '',
       artifactRetentionDays: 1,

@@ -229,16 +229,16 @@ describe('SecurePythonExecutorStack with the default configuration', () => {
   });
 
   describe('executor function', () => {
-    it('runs the executor as a 256 MB, 30 s container image with reserved concurrency 10 on x86_64', () => {
+    it('runs the executor as a 256 MB, 30 s container image on x86_64, reserving no concurrency by default so a new account can deploy', () => {
       template.hasResourceProperties('AWS::Lambda::Function', {
         FunctionName: 'workflow-python-executor',
         PackageType: 'Image',
         MemorySize: 256,
         Timeout: 30,
-        ReservedConcurrentExecutions: 10,
         Architectures: ['x86_64'],
       });
       const executor = template.findResources('AWS::Lambda::Function')[executorId];
+      expect(executor.Properties).not.toHaveProperty('ReservedConcurrentExecutions');
       expect(executor.Properties.Code.ImageUri).toBeDefined();
       expect(executor.Properties.Runtime).toBeUndefined();
     });
