@@ -19,6 +19,12 @@ export interface LocalConfig {
   readonly sandboxConcurrency: number;
   /** Python interpreter that runs the executor. @default 'python3' */
   readonly sandboxPython: string;
+  /**
+   * `lambda` runs each runtime the way AWS Lambda does (one uid, no
+   * namespaces or seccomp of its own), through local/lambda-profile.py; needs root.
+   * @default 'auto' (root: workers get every layer; otherwise the shared profile)
+   */
+  readonly sandboxProfile: 'auto' | 'lambda';
   /** Invocations that may wait for a free runtime before callers are turned away. @default 32 */
   readonly queueLimit: number;
   /** Function timeout of the simulated executor Lambda, in seconds. @default 30 */
@@ -55,6 +61,7 @@ export const SETTINGS: readonly Setting[] = [
   { variable: 'PORT', description: 'TCP port (0 picks a free port).', defaultText: '3000' },
   { variable: 'SANDBOX_CONCURRENCY', description: 'Executor runtimes (simulated execution environments) running in parallel, 1 to 64.', defaultText: '2' },
   { variable: 'SANDBOX_PYTHON', description: 'Python 3.9+ interpreter for the executor; use one that has numpy, pandas and matplotlib.', defaultText: 'python3' },
+  { variable: 'SANDBOX_PROFILE', description: '`lambda` runs every runtime as AWS Lambda does (one unprivileged uid for everything, no namespaces, no seccomp, read-only root, the Runtime API at 127.0.0.1:9001) through local/lambda-profile.py; needs root and Debian\'s python3-seccomp. `auto` gives workers every layer this host allows.', defaultText: 'auto' },
   { variable: 'QUEUE_LIMIT', description: 'Invocations waiting for a free runtime before new ones are refused (HTTP 429 / Lambda TooManyRequestsException).', defaultText: '32' },
   { variable: 'FUNCTION_TIMEOUT_S', description: 'Function timeout of the simulated executor Lambda; must leave 2 s above EXECUTOR_MAX_TIMEOUT_MS.', defaultText: '30' },
   { variable: 'ARTIFACT_RETENTION_MS', description: 'How long artifact files stay downloadable.', defaultText: '3600000 (1 hour)' },
@@ -132,6 +139,15 @@ export function loadConfig(env: Env): LocalConfig {
   }
 
   const sandboxPython = (env.SANDBOX_PYTHON ?? '').trim() || 'python3';
+  const sandboxProfile = (env.SANDBOX_PROFILE ?? '').trim() || 'auto';
+  if (sandboxProfile !== 'auto' && sandboxProfile !== 'lambda') {
+    throw new ConfigError(`SANDBOX_PROFILE must be auto or lambda, but it is "${env.SANDBOX_PROFILE}".`);
+  }
+  if (sandboxProfile === 'lambda' && !(typeof process.getuid === 'function' && process.getuid() === 0)) {
+    throw new ConfigError(
+      'SANDBOX_PROFILE=lambda builds namespaces and switches each runtime to its own uid, which needs root; run the server as root (sudo) or use SANDBOX_PROFILE=auto.',
+    );
+  }
 
   const rawToken = env.LOCAL_TOKEN;
   const localToken = rawToken === undefined || rawToken === '' ? undefined : rawToken;
@@ -157,6 +173,7 @@ export function loadConfig(env: Env): LocalConfig {
     port,
     sandboxConcurrency,
     sandboxPython,
+    sandboxProfile,
     queueLimit,
     functionTimeoutS,
     artifactRetentionMs,

@@ -39,6 +39,7 @@ import errno
 import fcntl
 import os
 import selectors
+import shutil
 import signal
 import socket
 import struct
@@ -113,7 +114,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--uid", type=int, required=True, help="the one uid of the environment")
     parser.add_argument("--task-root", required=True, help="directory mounted read-only at /var/task")
-    parser.add_argument("--runtime-api", required=True, help="host:port of the real Runtime API")
+    parser.add_argument("--runtime-api", default=os.environ.get("AWS_LAMBDA_RUNTIME_API"),
+                        help="host:port of the real Runtime API (default: $AWS_LAMBDA_RUNTIME_API)")
     parser.add_argument("--memory-mb", type=int, default=256, help="the function's memory size")
     parser.add_argument("--tmp-mb", type=int, default=512, help="size of /tmp (ephemeral storage)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
@@ -124,6 +126,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("give the command to run after --")
     if args.uid <= 0:
         parser.error("--uid must be an unprivileged uid (not 0)")
+    if not args.runtime_api:
+        parser.error("give --runtime-api host:port or set AWS_LAMBDA_RUNTIME_API")
     return args
 
 
@@ -275,10 +279,18 @@ def _file_system(args: argparse.Namespace, loop_device: str) -> None:
     _mount(loop_device, "/tmp", "ext4", MS_NOSUID | MS_NODEV, None, "mounting /tmp")
     os.chmod("/tmp", 0o1777)
     # The mount holds the device now: detaching it marks it to go with the mount.
-    subprocess.run(["losetup", "--detach", loop_device], capture_output=True)
+    subprocess.run([_tool("losetup"), "--detach", loop_device], capture_output=True)
     # A /proc of this pid namespace, where a process may write its own files
     # (oom_score_adj), as in Lambda.
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None, "mounting /proc")
+
+
+def _tool(name: str) -> str:
+    """A system program by absolute path: the caller's PATH may lack the sbin directories."""
+    found = shutil.which(name, path="/usr/sbin:/sbin:/usr/bin:/bin")
+    if found is None:
+        raise LaunchError(f"{name} is not installed (Debian: e2fsprogs and mount provide it)")
+    return found
 
 
 def _ephemeral_storage(size_mb: int) -> str:
@@ -293,11 +305,11 @@ def _ephemeral_storage(size_mb: int) -> str:
     try:
         os.ftruncate(fd, size_mb * 1024 * 1024)
         os.close(fd)
-        made = subprocess.run(["mkfs.ext4", "-q", "-F", "-O", "^has_journal", "-m", "0",
+        made = subprocess.run([_tool("mkfs.ext4"), "-q", "-F", "-O", "^has_journal", "-m", "0",
                                "-E", "lazy_itable_init=1", image], capture_output=True, text=True)
         if made.returncode != 0:
             raise LaunchError(f"making /tmp's file system failed: {made.stderr.strip()}")
-        attached = subprocess.run(["losetup", "--find", "--show", image], capture_output=True,
+        attached = subprocess.run([_tool("losetup"), "--find", "--show", image], capture_output=True,
                                   text=True)
         if attached.returncode != 0:
             raise LaunchError(f"attaching /tmp's loop device failed: {attached.stderr.strip()}")

@@ -101,7 +101,7 @@ export class LocalServer {
       environmentOptions: (slot) => ({
         slot,
         command: options.pythonExecutable,
-        args: ['-m', 'executor'],
+        args: runtimeArgs(options, slot),
         cwd: join(options.repoRoot, 'runtime-image'),
         env: runtimeEnv(options, slot),
         tmpDir: join(this.tempRoot, `runtime-${slot}`),
@@ -375,6 +375,25 @@ export class LocalServer {
       return result;
     }
   }
+}
+
+/**
+ * `python3 -m executor`, or in the Lambda profile the launcher that runs it
+ * as Lambda would (its uid, the function's memory, the Runtime API from
+ * AWS_LAMBDA_RUNTIME_API, which the emulator sets).
+ */
+function runtimeArgs(options: LocalServerOptions, slot: number): string[] {
+  const { config } = options;
+  if (config.sandboxProfile !== 'lambda') {
+    return ['-m', 'executor'];
+  }
+  return [
+    join(options.repoRoot, 'local', 'lambda-profile.py'),
+    '--uid', String(config.sandboxUidBase + slot - 1),
+    '--task-root', join(options.repoRoot, 'runtime-image'),
+    '--memory-mb', String(config.functionMemoryMb),
+    '--', options.pythonExecutable, '-m', 'executor',
+  ];
 }
 
 function isInvokePath(path: string | undefined): boolean {
