@@ -96,6 +96,10 @@ class Engine:
         self._prepare_sandbox()       # namespaces, scratch tmpfs, cgroup (a root runtime)
         self.preloads = self._import_preloads()
         self._start_template()        # after every import, before any request
+        if self.facts.profile is Profile.LAMBDA:
+            # What init wrote (the font cache, the state folder) is not needed
+            # any more, and the first execution must find /tmp as later ones do.
+            cleanup.empty_directory(self.facts.tmp_dir)
         self._guard_baseline = guard.baseline()
         self._worker: Optional[exchange.ParkedWorker] = None
         self._snapshot: dict[str, Any] = {}
@@ -196,9 +200,9 @@ class Engine:
             f"timeout, files {self.limits.max_file_bytes} bytes, {self.limits.max_open_files} "
             f"open files, {self.limits.max_processes} processes, no core dumps")
         self.layers["audit_hook"] = layers.active(
-            "PEP 578 hook refuses sockets, subprocesses, native calls through ctypes, signals and "
-            "limits aimed at other processes, and other processes' /proc; defence in depth "
-            "only, it can be bypassed from native code")
+            "PEP 578 hook refuses sockets, subprocesses, loading native code through ctypes, "
+            "signals and limits aimed at other processes, and other processes' /proc; defence in "
+            "depth only: native code (ctypes' own function pointers included) bypasses it")
 
     def _probe_containment(self) -> None:
         try:

@@ -8,8 +8,11 @@ turns the ordinary routes (sockets, subprocesses, native code, signals and
 limits aimed at other processes, other processes' /proc) into a clear
 PolicyViolation, and closes the pure-Python routes around itself that are
 known: functions with no audit event are replaced in their modules, modules
-cannot be re-created from the import system's caches, and ctypes cannot call
-anything.
+cannot be re-created from the import system's caches, and ctypes cannot load
+a library, look up a symbol or map raw memory onto an object. It cannot stop
+ctypes' ready-made function pointers (memmove, cast) or pointer indexing,
+which raise no audit event: that is native code, and the layers below are
+what hold against it (tests/exploits/test_native_escapes.py).
 
 The hook is a closure over values bound here, referenced only by the
 interpreter's hook list: a script cannot reach it through sys.modules or an
@@ -56,6 +59,7 @@ _REFUSED_EVENTS = {
     "ctypes.dlsym/handle": "looking up native functions through ctypes is not allowed",
     "ctypes.call_function": "calling native functions through ctypes is not allowed",
     "ctypes.cdata": "reading or writing raw memory through ctypes is not allowed",
+    "ctypes.cdata/buffer": "reading or writing raw memory through ctypes is not allowed",
     "ctypes.string_at": "reading raw memory through ctypes is not allowed",
     "ctypes.wstring_at": "reading raw memory through ctypes is not allowed",
     "code.__new__": "building code objects by hand is not allowed",

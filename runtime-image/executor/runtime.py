@@ -224,7 +224,9 @@ def _start_over() -> None:
     """
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "executor"])
+    # The same command line it was started with (python3 -m executor, or a
+    # wrapper module around it).
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -226,7 +226,7 @@ def _setup(plan: Plan, seccomp: Optional[seccomp_filter.Prepared]) -> None:
     _send(FrameKind.READY, {})
 
 
-_SCRIPT_SIGNALS = ("SIGTERM", "SIGCHLD", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGPIPE",
+_SCRIPT_SIGNALS = ("SIGCONT", "SIGTERM", "SIGCHLD", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGPIPE",
                    "SIGXFSZ", "SIGXCPU", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGQUIT", "SIGVTALRM",
                    "SIGPROF", "SIGIO", "SIGPWR", "SIGSYS", "SIGTRAP", "SIGURG", "SIGWINCH")
 # The whole environment a script sees (HOME, TMPDIR and MPLCONFIGDIR are
