@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { LambdaEndpoint } from './lambda-endpoint';
 
 export interface EventOptions {
   readonly method?: string;
@@ -198,3 +199,18 @@ export function bodyOf(result: APIGatewayProxyResult): Record<string, unknown> {
 }
 
 export const RESPONSE_KEY_LIST = ['ok', 'result', 'stdout', 'stderr', 'truncated', 'error', 'errorType', 'traceback', 'artifacts', 'durationMs', 'requestId'];
+
+/**
+ * A loopback Lambda endpoint for the test file: started before its tests,
+ * stopped after them; `url()` is valid inside tests and beforeAll hooks
+ * declared after this call.
+ */
+export function useLambdaEndpoint(): { readonly endpoint: LambdaEndpoint; readonly url: () => string } {
+  const endpoint = new LambdaEndpoint();
+  let url: string | undefined;
+  beforeAll(async () => {
+    url = await endpoint.start();
+  });
+  afterAll(() => endpoint.stop());
+  return { endpoint, url: () => url! };
+}

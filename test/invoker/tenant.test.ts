@@ -1,19 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readInvokerConfig } from '../../lambda/invoker/config';
 import { CALLER_HASH_HEX_CHARS, tenantIdFor } from '../../lambda/invoker/tenant';
-import { LambdaEndpoint } from './lambda-endpoint';
-import {
-  CLEAN_ENV,
-  TEST_CALLER_ARN,
-  apiEvent,
-  bodyOf,
-  captureOutput,
-  executeEvent,
-  executorOk,
-  lambdaContext,
-  loadHandler,
-  type Handler,
-} from './support';
+import { CLEAN_ENV, TEST_CALLER_ARN, apiEvent, bodyOf, captureOutput, executeEvent, executorOk, lambdaContext, loadHandler, useLambdaEndpoint, type Handler } from './support';
 
 /*
  * Tenants (issue 13): the invoker derives the tenant from the caller API
@@ -22,15 +10,8 @@ import {
  * to a loopback Lambda endpoint that records the X-Amz-Tenant-Id it receives.
  */
 
-const endpoint = new LambdaEndpoint();
-let endpointUrl: string;
+const { endpoint, url } = useLambdaEndpoint();
 const OTHER_CALLER_ARN = 'arn:aws:sts::123456789012:assumed-role/other-platform/session-1';
-
-beforeAll(async () => {
-  endpointUrl = await endpoint.start();
-});
-
-afterAll(() => endpoint.stop());
 
 beforeEach(() => {
   endpoint.invocations.length = 0;
@@ -38,7 +19,7 @@ beforeEach(() => {
 });
 
 function load(extra: Record<string, string | undefined> = {}): Handler {
-  return loadHandler({ ...CLEAN_ENV, LAMBDA_ENDPOINT: endpointUrl, EXECUTOR_FUNCTION_NAME: 'workflow-python-executor', ...extra });
+  return loadHandler({ ...CLEAN_ENV, LAMBDA_ENDPOINT: url(), EXECUTOR_FUNCTION_NAME: 'workflow-python-executor', ...extra });
 }
 
 /** The X-Amz-Tenant-Id of each invocation the executor received, in order (null: none sent). */

@@ -25,6 +25,20 @@ async function invokeFailure(client: LambdaClient, command: InvokeCommand): Prom
 
 type Runtime = LocalHealth['runtimes'][number];
 
+/** A server with these settings for the enclosing describe block, and an SDK client for its Invoke API. */
+function serverFor(env: Record<string, string>): () => { server: RunningServer; lambda: LambdaClient } {
+  let running: { server: RunningServer; lambda: LambdaClient } | undefined;
+  beforeAll(async () => {
+    const server = await startServer({ env });
+    running = { server, lambda: lambdaClient(server.url) };
+  }, 180_000);
+  afterAll(async () => {
+    running?.lambda.destroy();
+    await running?.server.stop();
+  });
+  return () => running!;
+}
+
 /** The one runtime whose invocation count grew between two status reads: the one that served the request in between. */
 function servedBy(before: LocalHealth, after: LocalHealth): Runtime {
   const grown = after.runtimes.filter((runtime) => {
@@ -36,20 +50,10 @@ function servedBy(before: LocalHealth, after: LocalHealth): Runtime {
 }
 
 describe('tenancy perTenant (the default) under the local server', () => {
-  let server: RunningServer;
-  let lambda: LambdaClient;
-
-  beforeAll(async () => {
-    server = await startServer({ env: { SANDBOX_CONCURRENCY: '2' } });
-    lambda = lambdaClient(server.url);
-  }, 180_000);
-
-  afterAll(async () => {
-    lambda?.destroy();
-    await server?.stop();
-  });
+  const current = serverFor({ SANDBOX_CONCURRENCY: '2' });
 
   it("never lets two tenants share a runtime process, while one tenant's consecutive requests reuse its warm runtime", async () => {
+    const { server } = current();
     const served: Record<string, Runtime[]> = { alpha: [], beta: [] };
     for (let round = 0; round < 3; round += 1) {
       for (const tenant of Object.keys(served)) {
@@ -71,6 +75,7 @@ describe('tenancy perTenant (the default) under the local server', () => {
   });
 
   it("answers an invalid X-Tenant-Id through the real invoker with the contract's 400, and runs nothing", async () => {
+    const { server } = current();
     const before = await localHealth(server.url);
     const { status, body } = await postExecute(server.url, { script: 'print(1)' }, { 'X-Tenant-Id': 'not/allowed' });
     expect([status, body.errorType, body.error]).toEqual([400, 'InvalidRequest', "Header 'X-Tenant-Id' may contain only letters A-Z and a-z, digits, '.', '_' and '-'"]);
@@ -79,6 +84,7 @@ describe('tenancy perTenant (the default) under the local server', () => {
   });
 
   it("routes a direct invoke with TenantId to that tenant's own runtime: cold the first time, warm the second", async () => {
+    const { server, lambda } = current();
     const invoke = (): Promise<{ log: string; pid: number | undefined }> =>
       lambda.send(new InvokeCommand({ FunctionName: FUNCTION_NAME, TenantId: 'direct-tenant', LogType: 'Tail', Payload: Buffer.from('{"script": "print(1)"}') })).then(async (output) => {
         const runtime = (await localHealth(server.url)).runtimes.find((candidate) => candidate.tenantId === 'direct-tenant');
@@ -96,20 +102,10 @@ describe('tenancy perTenant (the default) under the local server', () => {
 });
 
 describe('tenancy shared under the local server', () => {
-  let server: RunningServer;
-  let lambda: LambdaClient;
-
-  beforeAll(async () => {
-    server = await startServer({ env: { TENANCY: 'shared', SANDBOX_CONCURRENCY: '1' } });
-    lambda = lambdaClient(server.url);
-  }, 180_000);
-
-  afterAll(async () => {
-    lambda?.destroy();
-    await server?.stop();
-  });
+  const current = serverFor({ TENANCY: 'shared', SANDBOX_CONCURRENCY: '1' });
 
   it("answers a direct invoke that carries a tenant id with Lambda's InvalidParameterValueException, status 400", async () => {
+    const { lambda } = current();
     const refused = await invokeFailure(lambda, new InvokeCommand({ FunctionName: FUNCTION_NAME, TenantId: 'blue', Payload: Buffer.from('{}') }));
     expect(refused).toEqual({
       name: 'InvalidParameterValueException',
@@ -122,6 +118,7 @@ describe('tenancy shared under the local server', () => {
   });
 
   it('still validates X-Tenant-Id on POST /execute, and serves every tenant from the one shared runtime', async () => {
+    const { server } = current();
     const invalid = await postExecute(server.url, { script: 'print(1)' }, { 'X-Tenant-Id': '' });
     expect([invalid.status, invalid.body.errorType]).toEqual([400, 'InvalidRequest']);
     const pids = new Set<number | null>();
