@@ -245,9 +245,11 @@ async function tenantIsolation(context: Context): Promise<Fact[]> {
   const name = 'two tenants never share an execution environment';
   const mode = await context.target.tenantIsolationMode();
   const seen: Record<string, Set<string>> = { 'verify-tenant-a': new Set(), 'verify-tenant-b': new Set() };
-  // Alternating requests: an environment serving both tenants shows up in both sets.
+  // Alternating requests, each once the last one's environment is free again: an environment
+  // serving both tenants would be handed the other tenant's next request and show up in both sets.
   for (let round = 0; round < 3; round += 1) {
     for (const tenant of Object.keys(seen)) {
+      await context.target.waitUntilIdle();
       const before = await context.target.runtimeProcesses();
       const outcome = await runProbe(context.target, ENVIRONMENT_FINGERPRINT_PROBE, { 'X-Tenant-Id': tenant });
       if (!outcome.ran || outcome.errorType !== null) {

@@ -59,6 +59,12 @@ export interface Target {
    * environment is told apart by its process, as the server lists it).
    */
   runtimeProcesses(): Promise<readonly RuntimeProcess[] | undefined>;
+  /**
+   * Returns once the environment that served the last request is free again
+   * (its executor's work after the response done), so that a function which
+   * shares environments between tenants would hand it the next request.
+   */
+  waitUntilIdle(): Promise<void>;
   /** Connections the loopback canary received (local only: the network probes aim at it). */
   canaryConnections(): number | undefined;
   close(): Promise<void>;
@@ -66,9 +72,17 @@ export interface Target {
 
 export interface RuntimeProcess {
   readonly pid: number | null;
+  readonly state: string;
   readonly invocations: number;
   readonly tenantId: string | null;
 }
+
+/** How long the local runtimes may take to finish their last invocation's clean-up. */
+const IDLE_WAIT_LIMIT_MS = 30_000;
+/** A pause meant to outlast the executor's work after a response (kill the worker, wipe, fork the next); not yet measured in Lambda. */
+const DEPLOYED_SETTLE_MS = 2_000;
+
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const REPORT_FIELDS: Record<string, keyof ReportLine> = {
   Duration: 'durationMs',
@@ -207,6 +221,13 @@ export async function localTarget(options: LocalTargetOptions): Promise<Target> 
     // The server's pool emulates Lambda's mode: PER_TENANT when it runs with TENANCY=perTenant.
     tenantIsolationMode: async () => ((await localStatus()).tenancy === 'perTenant' ? 'PER_TENANT' : undefined),
     runtimeProcesses: async () => (await localStatus()).runtimes,
+    async waitUntilIdle() {
+      const deadline = Date.now() + IDLE_WAIT_LIMIT_MS;
+      while (!(await localStatus()).runtimes.every((runtime) => runtime.state === 'idle')) {
+        if (Date.now() > deadline) throw new VerifyTargetError(`The local runtimes did not all become idle within ${IDLE_WAIT_LIMIT_MS} ms; run verify-deployment while nothing else uses the server.`);
+        await delay(50);
+      }
+    },
     canaryConnections: () => canary.count,
     async close() {
       lambda.destroy();
@@ -318,6 +339,8 @@ export async function deployedTarget(options: DeployedTargetOptions): Promise<Ta
     },
     tenantIsolationMode: async () => configuration.TenancyConfig?.TenantIsolationMode,
     runtimeProcesses: async () => undefined,
+    // Lambda shows no environment's state: wait longer than the executor's work after a response takes.
+    waitUntilIdle: () => delay(DEPLOYED_SETTLE_MS),
     canaryConnections: () => undefined,
     async close() {
       lambda.destroy();

@@ -102,6 +102,29 @@ describe('verify-deployment against the local server', () => {
   }, 60_000);
 });
 
+describe('verify-deployment against a local server with TENANCY=shared', () => {
+  let server: RunningServer;
+  let run: { code: number | null; stdout: string };
+
+  beforeAll(async () => {
+    server = await startServer({ env: { TENANCY: 'shared', SANDBOX_CONCURRENCY: '2' } });
+    run = await runVerify(['--endpoint', server.url, '--json']);
+  }, 180_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('fails the tenant isolation fact, and exits 1, when two tenants share a runtime; direct invokes then send no tenant id', () => {
+    const report = JSON.parse(run.stdout) as Report;
+    const tenants = report.facts.find((entry) => entry.fact === 'two tenants never share an execution environment')!;
+    expect(tenants.status).toBe('failed');
+    expect(tenants.detail).toMatch(/^tenant A ran in \d, tenant B in \d environment\(s\); function tenant isolation mode: none; \d shared \(runtime process \d+\)$/);
+    expect(report.facts.find((entry) => entry.fact.startsWith('the executor answers a direct invoke'))!.status).toBe('verified');
+    expect(run.code).toBe(1);
+  });
+});
+
 describe('verify-deployment usage', () => {
   it.each([
     [[], 'Give exactly one of --stack and --endpoint.'],
