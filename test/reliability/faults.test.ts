@@ -11,7 +11,7 @@
  * stopped runtime is given up on quickly; request timeouts stay below it.
  */
 import { randomUUID } from 'node:crypto';
-import { INVOKE_PATH, INVOKE_TENANT_HEADER, keepAliveAgent, send, type Reply } from './support/http';
+import { INVOKE_PATH, keepAliveAgent, send, type Reply } from './support/http';
 import { startBackground } from './support/background';
 import { envInt, labelOf, Tally, uncleanApiError, uncleanInvokeError, wrongSquare, squareRequest } from './support/checks';
 import { healthz, launch, runtimesOf, shutdownAndInspect, waitAllReady, type Tracked } from './support/lifecycle';
@@ -200,7 +200,7 @@ describe('faults during load', () => {
         const n = index + 1;
         const reply = await send(tracked.server.url, {
           path,
-          headers: { 'Content-Type': 'application/json', ...(path === INVOKE_PATH ? INVOKE_TENANT_HEADER : {}) },
+          headers: { 'Content-Type': 'application/json' },
           body: JSON.stringify({ script: sleepScript, input: { n, tag: `${tag}-${n}` }, timeoutMs: MAX_TIMEOUT_MS }),
           agent,
           limitMs: 60_000,

@@ -10,7 +10,7 @@
  * sets how many generated cases run, two thirds on the HTTP API.
  */
 import { randomInt } from 'node:crypto';
-import { INVOKE_PATH, INVOKE_TENANT_HEADER, keepAliveAgent, rawExchange, send, type RawReply, type Reply } from './support/http';
+import { INVOKE_PATH, keepAliveAgent, rawExchange, send, type RawReply, type Reply } from './support/http';
 import { envInt, isSentence, runPool, squareRequest, Tally, uncleanApiError, uncleanInvokeError, wrongSquare } from './support/checks';
 import { httpCase, invokeCase, invokeExpectation, Rng, type FuzzCase } from './support/fuzz-cases';
 import { healthz, launch, shutdownAndInspect, waitAllReady, type Tracked } from './support/lifecycle';
@@ -145,7 +145,7 @@ describe('bad input', () => {
       })),
       ...Array.from({ length: 4 }, (_, index) => ({
         api: 'invoke',
-        head: `POST ${INVOKE_PATH} HTTP/1.1\r\nHost: ${host()}\r\nX-Amz-Tenant-Id: ${INVOKE_TENANT_HEADER['X-Amz-Tenant-Id']}\r\nContent-Length: 200\r\n\r\n{"script": "print(${index})", "inp`,
+        head: `POST ${INVOKE_PATH} HTTP/1.1\r\nHost: ${host()}\r\nContent-Length: 200\r\n\r\n{"script": "print(${index})", "inp`,
       })),
       // Chunked, with the final chunk never sent.
       { api: 'http', head: `POST /execute HTTP/1.1\r\nHost: ${host()}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"scr\r\n` },

@@ -10,7 +10,7 @@
  * per-execution worker recycling, which is what bounds throughput).
  */
 import { randomUUID } from 'node:crypto';
-import { INVOKE_PATH, INVOKE_TENANT_HEADER, keepAliveAgent, send, type Reply } from './support/http';
+import { INVOKE_PATH, keepAliveAgent, send, type Reply } from './support/http';
 import { envInt, labelOf, runPool, squareRequest, Tally, uncleanApiError, wrongSquare } from './support/checks';
 import { launch, shutdownAndInspect, waitAllReady, type Tracked } from './support/lifecycle';
 
@@ -50,7 +50,7 @@ describe('the local server under sustained load', () => {
       try {
         reply = await send(server.url, {
           path: viaInvoke ? INVOKE_PATH : '/execute',
-          headers: { 'Content-Type': 'application/json', ...(viaInvoke ? INVOKE_TENANT_HEADER : {}) },
+          headers: { 'Content-Type': 'application/json' },
           body: squareRequest(n, tag),
           agent,
           limitMs: 120_000,

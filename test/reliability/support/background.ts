@@ -3,7 +3,7 @@
  * whose answers are checked, so a test can prove that only the request that
  * was hit failed and every other one got its right answer.
  */
-import { INVOKE_PATH, INVOKE_TENANT_HEADER, keepAliveAgent, send } from './http';
+import { INVOKE_PATH, keepAliveAgent, send } from './http';
 import { labelOf, squareRequest, Tally, wrongSquare } from './checks';
 
 export interface BackgroundSummary {
@@ -38,7 +38,7 @@ export function startBackground(baseUrl: string, concurrency: number, tagPrefix:
       try {
         const reply = await send(baseUrl, {
           path: viaInvoke ? INVOKE_PATH : '/execute',
-          headers: { 'Content-Type': 'application/json', ...(viaInvoke ? INVOKE_TENANT_HEADER : {}) },
+          headers: { 'Content-Type': 'application/json' },
           body: squareRequest(n, tag),
           agent,
           limitMs: 60_000,

@@ -6,7 +6,6 @@
  */
 
 import { DEFAULT_LIMITS } from '../../../lambda/contract';
-import { INVOKE_TENANT_HEADER } from './http';
 
 /** mulberry32: tiny, fast, and good enough to spread fuzz cases. */
 export class Rng {
@@ -223,7 +222,7 @@ export function invokeCase(rng: Rng, invokePath: string): FuzzCase {
       family: `bad ${header}`,
       method: 'POST',
       path: invokePath,
-      headers: { ...INVOKE_TENANT_HEADER, [header]: rng.pick(['Bogus', 'requestresponse', 'Event ', 'TAIL', '']).replace(/^$/, 'x') },
+      headers: { [header]: rng.pick(['Bogus', 'requestresponse', 'Event ', 'TAIL', '']).replace(/^$/, 'x') },
       body: json({ script: VALID_SCRIPT }),
       httpStatuses: [],
     };
@@ -232,7 +231,7 @@ export function invokeCase(rng: Rng, invokePath: string): FuzzCase {
   // Route and method fuzzing belong to the HTTP API; on the Invoke API they would just be 404/405s.
   // Route fuzzing belongs to the HTTP API, and Lambda ignores Content-Type (that family is a valid event there).
   while (made.family === 'wrong method or path' || made.family === 'wrong content type') made = httpCase(rng);
-  return { ...made, method: 'POST', path: invokePath, headers: { ...made.headers, ...INVOKE_TENANT_HEADER } };
+  return { ...made, method: 'POST', path: invokePath };
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });

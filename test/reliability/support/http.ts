@@ -5,19 +5,8 @@
  */
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
-import { tenantIdFor } from '../../../lambda/invoker/tenant';
-import { LOCAL_CALLER_ARN } from '../../../local/api-gateway';
 
 export const INVOKE_PATH = '/2015-03-31/functions/workflow-python-executor/invocations';
-
-/**
- * The local server runs with tenancy perTenant, so a direct invoke names a
- * tenant. This one is the tenant of the local API's caller without
- * X-Tenant-Id: both APIs then share one tenant's runtimes, as they shared the
- * pool before tenants, and the suite measures load and faults rather than
- * runtimes retired for another tenant.
- */
-export const INVOKE_TENANT_HEADER: Readonly<Record<string, string>> = { 'X-Amz-Tenant-Id': tenantIdFor('iam', LOCAL_CALLER_ARN, undefined) };
 
 export interface Reply {
   readonly status: number;
