@@ -6,7 +6,7 @@
  */
 
 import { LIMIT_SPECS, limitsToEnv, type ConfigurableLimits } from '../lambda/contract/limits';
-import { isTenancy, TENANCY_MODES, type Tenancy } from '../lambda/contract/tenant';
+import { isTenancy, TENANCY_MODES, type AuthMode, type Tenancy } from '../lambda/contract/tenant';
 import { LAMBDA_SYNC_REQUEST_LIMIT_BYTES, MAX_REQUEST_BYTES_IN_PROXY_EVENT } from './proxy-event-size';
 
 /** Thrown when a setting is invalid; the message names the setting and the fix. */
@@ -27,9 +27,8 @@ export interface ExecutorLimits extends ConfigurableLimits {
   readonly preloads: readonly string[];
 }
 
-export type AuthMode = 'iam' | 'apiKey';
 export type ArchitectureName = 'x86_64' | 'arm64';
-export type { Tenancy };
+export type { AuthMode, Tenancy };
 
 /**
  * Everything a deployment can set. Every field is optional; `resolveConfig`

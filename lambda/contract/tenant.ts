@@ -16,6 +16,10 @@ const TENANT_HEADER_CHARACTERS = /^[A-Za-z0-9._-]+$/;
 export const TENANCY_MODES = ['perTenant', 'shared'] as const;
 export type Tenancy = (typeof TENANCY_MODES)[number];
 
+/** How API Gateway authenticates callers, and so where the invoker finds the caller a tenant belongs to. */
+export const AUTH_MODES = ['iam', 'apiKey'] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
+
 export function isTenancy(value: unknown): value is Tenancy {
   return typeof value === 'string' && (TENANCY_MODES as readonly string[]).includes(value);
 }

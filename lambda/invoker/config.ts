@@ -1,5 +1,4 @@
-import { ConfigError, readContractLimits, TENANCY_MODES, type ContractLimits, type Tenancy } from '../contract';
-import { AUTH_MODES, type AuthMode } from './tenant';
+import { AUTH_MODES, ConfigError, readContractLimits, TENANCY_MODES, type AuthMode, type ContractLimits, type Tenancy } from '../contract';
 
 /** Where artifacts go: S3 (cloud), a folder served by the local server, or inline in the response. */
 export type ArtifactStore =

@@ -1,10 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { RequestError, messages, readTenantHeader, statusForErrorType, type Tenancy } from '../contract';
-
-/** How API Gateway authenticated the caller: SigV4 (`iam`) or an API key (`apiKey`). */
-export type AuthMode = 'iam' | 'apiKey';
-export const AUTH_MODES: readonly AuthMode[] = ['iam', 'apiKey'];
+import { RequestError, messages, readTenantHeader, statusForErrorType, type AuthMode, type Tenancy } from '../contract';
 
 /**
  * Hex characters of the caller's SHA-256 kept in a tenant id: 96 bits. A
