@@ -6,6 +6,7 @@
  */
 
 import { LIMIT_SPECS, limitsToEnv, type ConfigurableLimits } from '../lambda/contract/limits';
+import { isTenancy, TENANCY_MODES, type AuthMode, type Tenancy } from '../lambda/contract/tenant';
 import { LAMBDA_SYNC_REQUEST_LIMIT_BYTES, MAX_REQUEST_BYTES_IN_PROXY_EVENT } from './proxy-event-size';
 
 /** Thrown when a setting is invalid; the message names the setting and the fix. */
@@ -26,8 +27,8 @@ export interface ExecutorLimits extends ConfigurableLimits {
   readonly preloads: readonly string[];
 }
 
-export type AuthMode = 'iam' | 'apiKey';
 export type ArchitectureName = 'x86_64' | 'arm64';
+export type { AuthMode, Tenancy };
 
 /**
  * Everything a deployment can set. Every field is optional; `resolveConfig`
@@ -56,6 +57,13 @@ export interface SecurePythonExecutorConfigProps {
   readonly logRetentionDays?: number;
   /** How API callers authenticate. @default 'iam' */
   readonly authMode?: AuthMode;
+  /**
+   * `perTenant` gives each tenant (caller, or caller plus X-Tenant-Id) its own
+   * execution environments (Lambda tenant isolation mode); `shared` lets every
+   * caller's executions share them. Fixed when the function is created.
+   * @default 'perTenant'
+   */
+  readonly tenancy?: Tenancy;
   /** Put an AWS WAF web ACL with a per-IP rate rule in front of the API. @default false */
   readonly enableWaf?: boolean;
   /** Requests per 5 minutes one client IP may send before WAF blocks it. @default 1000 */
@@ -100,6 +108,7 @@ export interface SecurePythonExecutorConfig {
   readonly artifactRetentionDays: number;
   readonly logRetentionDays: number;
   readonly authMode: AuthMode;
+  readonly tenancy: Tenancy;
   readonly enableWaf: boolean;
   readonly wafRequestsPer5MinutesPerIp: number;
   readonly apiRateLimitRps: number;
@@ -138,6 +147,13 @@ export const CONTEXT_SETTINGS: readonly SettingDoc[] = [
   { key: 'artifactRetentionDays', kind: 'integer', defaultText: '1', description: 'Days before artifacts are deleted from the bucket.' },
   { key: 'logRetentionDays', kind: 'integer', defaultText: '30', description: 'Retention of every log group (a CloudWatch Logs value: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...).' },
   { key: 'authMode', kind: 'string', defaultText: 'iam', description: '`iam` (SigV4, callers need `execute-api:Invoke`) or `apiKey` (an API key and a usage plan).' },
+  {
+    key: 'tenancy',
+    kind: 'string',
+    defaultText: 'perTenant',
+    description:
+      "`perTenant` (Lambda tenant isolation mode: a tenant's executions run only in execution environments dedicated to it) or `shared` (environments serve every caller). Changing it replaces the executor function; see \"Tenants\".",
+  },
   { key: 'enableWaf', kind: 'boolean', defaultText: 'false', description: 'Attach an AWS WAF web ACL with a per-IP rate-based rule to the API stage (WAF is billed separately).' },
   { key: 'wafRequestsPer5MinutesPerIp', kind: 'integer', defaultText: '1000', description: 'Requests one IP may send in 5 minutes before WAF blocks it (100 or more).' },
   { key: 'apiRateLimitRps', kind: 'integer', defaultText: '20', description: 'API stage throttling rate, requests per second (also the usage plan rate in `apiKey` mode).' },
@@ -272,6 +288,7 @@ export function resolveConfig(props: SecurePythonExecutorConfigProps = {}): Secu
     artifactRetentionDays: props.artifactRetentionDays ?? 1,
     logRetentionDays: props.logRetentionDays ?? 30,
     authMode: props.authMode ?? 'iam',
+    tenancy: props.tenancy ?? 'perTenant',
     enableWaf: props.enableWaf ?? false,
     wafRequestsPer5MinutesPerIp: props.wafRequestsPer5MinutesPerIp ?? 1000,
     apiRateLimitRps: props.apiRateLimitRps ?? 20,
@@ -371,6 +388,12 @@ function validateConfig(config: SecurePythonExecutorConfig): string[] {
   }
   if (config.authMode !== 'iam' && config.authMode !== 'apiKey') {
     errors.push(`authMode ('${config.authMode}') must be iam or apiKey; the API is never open: set -c authMode=iam or -c authMode=apiKey.`);
+  }
+  if (!isTenancy(config.tenancy)) {
+    errors.push(
+      `tenancy ('${config.tenancy}') must be ${TENANCY_MODES.join(' or ')}: set -c tenancy=perTenant to give each caller its own execution environments ` +
+        '(the default), or -c tenancy=shared to let callers share them.',
+    );
   }
   integerIn('wafRequestsPer5MinutesPerIp', config.wafRequestsPer5MinutesPerIp, 100, 2_000_000_000, ' requests');
   integerIn('apiRateLimitRps', config.apiRateLimitRps, 1, 10_000, ' requests per second (the default account limit is 10000)');

@@ -7,7 +7,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { ExecutorLimits, limitsToEnvironment } from './config';
+import { ExecutorLimits, limitsToEnvironment, type Tenancy } from './config';
 
 /**
  * The EC2 actions Lambda performs with the execution role to attach a function
@@ -39,6 +39,8 @@ export interface ExecutorFunctionProps {
   readonly reservedConcurrency?: number;
   /** @default lambda.Architecture.X86_64 */
   readonly architecture?: lambda.Architecture;
+  /** `perTenant` turns on Lambda's tenant isolation mode: every invocation must carry a tenant id. @default 'perTenant' */
+  readonly tenancy?: Tenancy;
   /** Directory holding the executor's Dockerfile. @default runtime-image/ at the repository root */
   readonly imageDirectory?: string;
 }
@@ -66,6 +68,7 @@ export class ExecutorFunction extends Construct {
     const architecture = props.architecture ?? lambda.Architecture.X86_64;
     const imageDirectory = props.imageDirectory ?? DEFAULT_RUNTIME_IMAGE_DIRECTORY;
     const reservedConcurrency = props.reservedConcurrency ?? 10;
+    const tenancy = props.tenancy ?? 'perTenant';
     if (!fs.existsSync(path.join(imageDirectory, 'Dockerfile'))) {
       throw new Error(
         `The executor image directory ${imageDirectory} has no Dockerfile. The executor Lambda is built from it: ` +
@@ -139,6 +142,11 @@ export class ExecutorFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       environment: limitsToEnvironment(props.limits),
+      // The boundary between callers: an execution environment (its microVM,
+      // /tmp, memory and runtime process) only ever serves the one tenant whose
+      // invocation created it. Lambda allows the mode only when the function is
+      // created, and excludes provisioned concurrency, SnapStart and URLs.
+      tenancyConfig: tenancy === 'perTenant' ? lambda.TenancyConfig.PER_TENANT : undefined,
     });
   }
 }

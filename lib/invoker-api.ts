@@ -8,6 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
+import { CORS_ALLOW_HEADERS } from '../lambda/contract/http';
 import { ApiGatewayAccount } from './api-gateway-account';
 import { ARTIFACT_KEY_PREFIX } from './artifact-store';
 import { corsOrigins, INVOKER_BUDGET_MS, limitsToEnvironment, SecurePythonExecutorConfig } from './config';
@@ -168,6 +169,9 @@ export class InvokerApi extends Construct {
         EXECUTOR_CLIENT_TIMEOUT_MS: String(clientTimeoutMs),
         ARTIFACT_BUCKET: props.artifactBucket.bucketName,
         CORS_ALLOW_ORIGIN: allowedOrigins.join(','),
+        // Where the invoker finds the caller (user ARN or API key id) and whether it sends the tenant id.
+        AUTH_MODE: config.authMode,
+        TENANCY: config.tenancy,
         POWERTOOLS_SERVICE_NAME: 'secure-python-executor-invoker',
         POWERTOOLS_METRICS_NAMESPACE: 'SecurePythonExecutor',
         // esbuild writes the map; Node applies it to stack traces only when asked.
@@ -256,7 +260,7 @@ export class InvokerApi extends Construct {
         resource.addCorsPreflight({
           allowOrigins: [...allowedOrigins],
           allowMethods: resource === execute ? ['POST'] : ['GET'],
-          allowHeaders: ['Content-Type', 'Authorization', 'X-Api-Key', 'X-Amz-Date', 'X-Amz-Security-Token', 'X-Amz-Content-Sha256'],
+          allowHeaders: [...CORS_ALLOW_HEADERS],
           maxAge: Duration.hours(1),
         });
       }

@@ -48,6 +48,7 @@ export class SecurePythonExecutorStack extends Stack {
       timeoutSeconds: config.timeoutSeconds,
       reservedConcurrency: config.reservedConcurrency,
       architecture,
+      tenancy: config.tenancy,
       imageDirectory: props.runtimeImageDirectory,
     });
 

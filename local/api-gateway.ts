@@ -8,6 +8,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 
 export const LOCAL_STAGE = 'local';
+/**
+ * The one caller of the local API, as API Gateway's IAM auth would name it:
+ * whoever holds LOCAL_TOKEN (or reaches loopback) is this caller, and
+ * X-Tenant-Id separates tenants within it, as it does for a deployed caller.
+ */
+export const LOCAL_CALLER_ARN = 'arn:aws:iam::000000000000:user/local';
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The API's resources; any other path reaches the handler as the catch-all resource. */
@@ -85,10 +91,10 @@ export function toProxyEvent(input: ProxyEventInput): APIGatewayProxyEvent {
       httpMethod: method,
       identity: {
         accessKey: null,
-        accountId: null,
+        accountId: '000000000000',
         apiKey: null,
         apiKeyId: null,
-        caller: null,
+        caller: 'local',
         clientCert: null,
         cognitoAuthenticationProvider: null,
         cognitoAuthenticationType: null,
@@ -96,9 +102,9 @@ export function toProxyEvent(input: ProxyEventInput): APIGatewayProxyEvent {
         cognitoIdentityPoolId: null,
         principalOrgId: null,
         sourceIp: sourceIp.replace(/^::ffff:/, ''),
-        user: null,
+        user: 'local',
         userAgent: req.headers['user-agent'] ?? null,
-        userArn: null,
+        userArn: LOCAL_CALLER_ARN,
       },
       path: `/${LOCAL_STAGE}${path}`,
       stage: LOCAL_STAGE,

@@ -6,7 +6,7 @@
  * never disagree.
  */
 import { isIP } from 'node:net';
-import { ConfigError, limitsToEnv, readContractLimits, type ContractLimits } from '../lambda/contract';
+import { ConfigError, isTenancy, limitsToEnv, readContractLimits, TENANCY_MODES, type ContractLimits, type Tenancy } from '../lambda/contract';
 
 export { ConfigError };
 
@@ -15,8 +15,15 @@ export interface LocalConfig {
   readonly host: string;
   /** TCP port; 0 picks a free one. @default 3000 */
   readonly port: number;
-  /** Number of simulated execution environments (executor runtimes). @default 2 */
+  /** Number of simulated execution environments (executor runtimes), in total over all tenants. @default 2 */
   readonly sandboxConcurrency: number;
+  /**
+   * `perTenant`: like Lambda's tenant isolation mode, every invocation names
+   * a tenant and runs only in a runtime dedicated to it. `shared`: any runtime
+   * serves any invocation.
+   * @default 'perTenant'
+   */
+  readonly tenancy: Tenancy;
   /** Python interpreter that runs the executor. @default 'python3' */
   readonly sandboxPython: string;
   /**
@@ -59,7 +66,8 @@ interface Setting {
 export const SETTINGS: readonly Setting[] = [
   { variable: 'HOST', description: 'Address to bind. Anything but a loopback address requires LOCAL_TOKEN.', defaultText: '127.0.0.1' },
   { variable: 'PORT', description: 'TCP port (0 picks a free port).', defaultText: '3000' },
-  { variable: 'SANDBOX_CONCURRENCY', description: 'Executor runtimes (simulated execution environments) running in parallel, 1 to 64.', defaultText: '2' },
+  { variable: 'SANDBOX_CONCURRENCY', description: 'Executor runtimes (simulated execution environments) running in parallel, 1 to 64, over all tenants together.', defaultText: '2' },
+  { variable: 'TENANCY', description: '`perTenant` (as the deployed default): each tenant runs only in runtimes dedicated to it, created on demand, the least recently used idle one retired when another tenant needs its place; invocations must carry a tenant id. `shared`: any runtime serves anyone.', defaultText: 'perTenant' },
   { variable: 'SANDBOX_PYTHON', description: 'Python 3.9+ interpreter for the executor; use one that has numpy, pandas and matplotlib.', defaultText: 'python3' },
   { variable: 'SANDBOX_PROFILE', description: '`lambda` runs every runtime as AWS Lambda does (one unprivileged uid for everything, no namespaces, no seccomp, read-only root, the Runtime API at 127.0.0.1:9001) through local/lambda-profile.py; needs root and Debian\'s python3-seccomp. `auto` gives workers every layer this host allows.', defaultText: 'auto' },
   { variable: 'QUEUE_LIMIT', description: 'Invocations waiting for a free runtime before new ones are refused (HTTP 429 / Lambda TooManyRequestsException).', defaultText: '32' },
@@ -138,6 +146,11 @@ export function loadConfig(env: Env): LocalConfig {
     executorEnv.EXECUTOR_PRELOADS = preloads;
   }
 
+  const tenancy = (env.TENANCY ?? '').trim() || 'perTenant';
+  if (!isTenancy(tenancy)) {
+    throw new ConfigError(`TENANCY must be ${TENANCY_MODES.join(' or ')}, but it is "${env.TENANCY}".`);
+  }
+
   const sandboxPython = (env.SANDBOX_PYTHON ?? '').trim() || 'python3';
   const sandboxProfile = (env.SANDBOX_PROFILE ?? '').trim() || 'auto';
   if (sandboxProfile !== 'auto' && sandboxProfile !== 'lambda') {
@@ -172,6 +185,7 @@ export function loadConfig(env: Env): LocalConfig {
     host,
     port,
     sandboxConcurrency,
+    tenancy,
     sandboxPython,
     sandboxProfile,
     queueLimit,

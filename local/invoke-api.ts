@@ -7,11 +7,14 @@
  * Shapes follow the service: errors are JSON `{"Type", "message"}` with the
  * error code in `x-amzn-ErrorType` (what the SDKs read), function errors are
  * 200 with `X-Amz-Function-Error: Unhandled` and the error document as payload.
+ * The tenant id travels in `X-Amz-Tenant-Id` (the SDK's TenantId, the CLI's
+ * --tenant-id); a missing one with tenancy perTenant, or one sent with tenancy
+ * shared, is Lambda's 400 InvalidParameterValueException.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { finishEarly, readBody, sendJson, type ErrorAnswer, type MalformedRequest } from './http-util';
-import { InvocationCancelledError, PoolStoppedError, QueueFullError, type RuntimePool } from './runtime-pool';
+import { InvocationCancelledError, PoolStoppedError, QueueFullError, TenantIdError, type RuntimePool } from './runtime-pool';
 
 /** Lambda's synchronous invocation payload limit. */
 export const MAX_INVOKE_PAYLOAD_BYTES = 6 * 1024 * 1024;
@@ -24,6 +27,13 @@ export interface InvokeApiOptions {
   readonly pool: RuntimePool;
   readonly bodyTimeoutMs: number;
 }
+
+/**
+ * Lambda's TenantId (the X-Amz-Tenant-Id header of Invoke): 1 to 256
+ * characters of this set, as the Lambda API model declares it (botocore's
+ * lambda/2015-03-31 service-2.json, shape TenantId).
+ */
+const LAMBDA_TENANT_ID = /^[a-zA-Z0-9._:/=+\-@ ]{1,256}$/;
 
 export function functionArn(functionName: string): string {
   return `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${functionName}`;
@@ -145,6 +155,26 @@ export async function handleInvoke(
     return;
   }
 
+  // Node joins a repeated header with ", ", which the pattern refuses, so one tenant id is all that gets through.
+  const rawTenantId = req.headers['x-amz-tenant-id'];
+  const tenantId = typeof rawTenantId === 'string' ? rawTenantId : undefined;
+  if (tenantId !== undefined && !LAMBDA_TENANT_ID.test(tenantId)) {
+    lambdaError(
+      res,
+      400,
+      'InvalidParameterValueException',
+      `X-Amz-Tenant-Id must be 1 to 256 characters of letters, digits, spaces and . _ : / = + - @, not '${tenantId.slice(0, 300)}'.`,
+    );
+    return;
+  }
+  try {
+    options.pool.checkTenantId(tenantId);
+  } catch (error) {
+    if (!(error instanceof TenantIdError)) throw error;
+    lambdaError(res, 400, 'InvalidParameterValueException', error.message);
+    return;
+  }
+
   const body = await readBody(req, { maxBytes: MAX_INVOKE_PAYLOAD_BYTES, timeoutMs: options.bodyTimeoutMs });
   if (body.kind === 'tooLarge') {
     finishEarly(req, res);
@@ -197,6 +227,7 @@ export async function handleInvoke(
     const outcome = await options.pool.invoke({
       payload,
       clientContext: typeof clientContext === 'string' ? clientContext : undefined,
+      tenantId,
       signal: abort.signal,
     });
     const headers: Record<string, string> = {

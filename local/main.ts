@@ -56,12 +56,13 @@ function banner(config: LocalConfig, server: LocalServer): string[] {
     '',
     `secure-python-executor local server on ${url}  (playground: open it in a browser)`,
     `  runtimes:   ${config.sandboxConcurrency} x ${EXECUTOR_FUNCTION_NAME}, function timeout ${config.functionTimeoutS} s, queue ${config.queueLimit}`,
+    `  tenancy:    ${config.tenancy === 'perTenant' ? 'perTenant (each tenant runs only in runtimes of its own; direct invokes need --tenant-id)' : 'shared (any runtime serves anyone)'}`,
     '',
     'Try it:',
     `  curl -s ${url}/execute${auth} -H 'Content-Type: application/json' -d '{"script": "def main(input):\\n    return input * 2", "input": 21}'`,
     `  curl -s ${url}/healthz${auth}`,
     `  AWS_ACCESS_KEY_ID=${config.localToken !== undefined ? '$LOCAL_TOKEN' : 'local'} AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \\`,
-    `    aws lambda invoke --endpoint-url ${url} --function-name ${EXECUTOR_FUNCTION_NAME} \\`,
+    `    aws lambda invoke --endpoint-url ${url} --function-name ${EXECUTOR_FUNCTION_NAME} ${config.tenancy === 'perTenant' ? '--tenant-id demo ' : ''}\\`,
     `    --cli-binary-format raw-in-base64-out --payload '{"script": "print(6 * 7)"}' --no-cli-pager out.json && cat out.json`,
     '',
     'Press Ctrl+C to stop.',
@@ -132,7 +133,8 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`  python:     ${python.executable} (${python.version})\n`);
   try {
-    await server.waitForFirstRuntime(Math.max(60000, config.functionTimeoutS * 1000));
+    // With tenancy perTenant no runtime exists before an invocation: the health check starts its tenant's own.
+    if (config.tenancy === 'shared') await server.waitForFirstRuntime(Math.max(60000, config.functionTimeoutS * 1000));
     const health = await server.executorHealth();
     for (const line of describeHealth(health)) {
       process.stdout.write(`${line}\n`);

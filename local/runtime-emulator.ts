@@ -53,6 +53,8 @@ export interface Invocation {
   readonly payload: Buffer;
   readonly functionArn: string;
   readonly clientContext?: string;
+  /** The tenant it belongs to (tenancy perTenant), sent as Lambda-Runtime-Aws-Tenant-Id. */
+  readonly tenantId?: string;
 }
 
 export type InvocationOutcome =
@@ -81,6 +83,8 @@ export interface RuntimeEnvironmentOptions {
   readonly functionTimeoutMs: number;
   readonly initTimeoutMs: number;
   readonly sandboxUid?: number;
+  /** The one tenant this environment serves (tenancy perTenant); undefined serves invocations without a tenant. */
+  readonly tenantId?: string;
   readonly logLine?: (line: string) => void;
 }
 
@@ -89,6 +93,7 @@ export interface RuntimeHealth {
   readonly state: RuntimeState;
   readonly pid: number | null;
   readonly sandboxUid: number | null;
+  readonly tenantId: string | null;
   readonly invocations: number;
   readonly restarts: number;
   readonly lastError: string | null;
@@ -172,6 +177,10 @@ export class RuntimeEnvironment extends EventEmitter {
     return this.incarnation?.pid;
   }
 
+  get tenantId(): string | undefined {
+    return this.options.tenantId;
+  }
+
   /** True when an invocation can be handed over right now. */
   get isIdle(): boolean {
     return this.stateValue === 'idle' && this.oldestWaitingNext() !== undefined;
@@ -183,6 +192,7 @@ export class RuntimeEnvironment extends EventEmitter {
       state: this.stateValue,
       pid: this.incarnation?.exited === false ? (this.incarnation.pid ?? null) : null,
       sandboxUid: this.options.sandboxUid ?? null,
+      tenantId: this.options.tenantId ?? null,
       invocations: this.invocationCount,
       restarts: this.restartCount,
       lastError: this.lastErrorValue,
@@ -200,6 +210,10 @@ export class RuntimeEnvironment extends EventEmitter {
    * the runtime is not idle (the caller keeps the invocation queued).
    */
   dispatch(invocation: Invocation, resolve: (outcome: InvocationOutcome) => void): boolean {
+    if (invocation.tenantId !== this.options.tenantId) {
+      // The pool routes by tenant; this is the last line, so a routing bug can never hand one tenant's event to another's runtime.
+      throw new Error(`Runtime ${this.options.slot} serves tenant ${this.options.tenantId ?? '(none)'} and refuses an invocation of tenant ${invocation.tenantId ?? '(none)'}.`);
+    }
     const next = this.stateValue === 'idle' ? this.oldestWaitingNext() : undefined;
     if (next === undefined) {
       return false;
@@ -217,6 +231,10 @@ export class RuntimeEnvironment extends EventEmitter {
     };
     if (invocation.clientContext !== undefined) {
       headers['Lambda-Runtime-Client-Context'] = invocation.clientContext;
+    }
+    if (invocation.tenantId !== undefined) {
+      // As Lambda's Runtime API does (awslambdaric reads it into context.tenant_id).
+      headers['Lambda-Runtime-Aws-Tenant-Id'] = invocation.tenantId;
     }
     this.active = {
       invocation,

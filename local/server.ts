@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { errorResponse, messages, statusForErrorType } from '../lambda/contract';
-import { toProxyEvent, writeProxyResult } from './api-gateway';
+import { tenantIdFor } from '../lambda/invoker/tenant';
+import { LOCAL_CALLER_ARN, toProxyEvent, writeProxyResult } from './api-gateway';
 import { ArtifactStore } from './artifacts';
 import { checkAccess } from './auth';
 import type { LocalConfig } from './config';
@@ -98,7 +99,9 @@ export class LocalServer {
       size: config.sandboxConcurrency,
       queueLimit: config.queueLimit,
       functionArn: functionArn(EXECUTOR_FUNCTION_NAME),
-      environmentOptions: (slot) => ({
+      tenancy: config.tenancy,
+      logLine: options.log,
+      environmentOptions: (slot, tenantId) => ({
         slot,
         command: options.pythonExecutable,
         args: runtimeArgs(options, slot),
@@ -108,8 +111,10 @@ export class LocalServer {
         functionTimeoutMs: config.functionTimeoutS * 1000,
         // Lambda allows 10 s of init; importing numpy, pandas and matplotlib on a busy laptop can take longer.
         initTimeoutMs: Math.max(10000, config.functionTimeoutS * 1000),
-        // Each runtime kills every leftover process of its sandbox uid, so uids must not be shared.
+        // Each runtime kills every leftover process of its sandbox uid, so uids must not be shared. A slot's
+        // uid passes to another tenant's runtime only after the pool stopped the old one and all it started.
         sandboxUid: runAsRoot ? config.sandboxUidBase + slot - 1 : undefined,
+        tenantId,
         logLine: config.runtimeLogs ? (line) => options.log(`[runtime-${slot}] ${line}`) : undefined,
       }),
     });
@@ -168,6 +173,9 @@ export class LocalServer {
       LOCAL_ARTIFACT_DIR: this.artifacts.root,
       ARTIFACT_BASE_URL: `${this.url}/artifacts`,
       CORS_ALLOW_ORIGIN: this.url,
+      // API Gateway's IAM auth as the local server emulates it: one local caller (LOCAL_CALLER_ARN).
+      AUTH_MODE: 'iam',
+      TENANCY: config.tenancy,
       POWERTOOLS_METRICS_DISABLED: 'true',
       POWERTOOLS_SERVICE_NAME: process.env.POWERTOOLS_SERVICE_NAME ?? 'local-invoker',
       AWS_REGION: LOCAL_REGION,
@@ -187,9 +195,14 @@ export class LocalServer {
     return this.pool.waitForFirstReady(timeoutMs);
   }
 
-  /** Asks a runtime for the executor's health report (`{"action":"health"}`). */
+  /**
+   * Asks a runtime for the executor's health report (`{"action":"health"}`).
+   * With tenancy perTenant it runs in the tenant of a local API call without
+   * X-Tenant-Id, so the first such call finds its runtime warm.
+   */
   async executorHealth(): Promise<unknown> {
-    const outcome = await this.pool.invoke({ payload: Buffer.from('{"action":"health"}') });
+    const tenantId = this.options.config.tenancy === 'perTenant' ? tenantIdFor('iam', LOCAL_CALLER_ARN, undefined) : undefined;
+    const outcome = await this.pool.invoke({ payload: Buffer.from('{"action":"health"}'), tenantId });
     const parsed: unknown = JSON.parse(outcome.payload.toString('utf8'));
     if (outcome.kind === 'functionError') {
       throw new Error(`The executor failed its health check: ${outcome.payload.toString('utf8').slice(0, 500)}`);

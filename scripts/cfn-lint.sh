@@ -6,9 +6,10 @@
 # (lib/cfn-lint-acknowledgements.ts).
 #
 # Besides the default configuration in cdk.out, a variant (apiKey + WAF +
-# CORS, no reserved concurrency, no account-level API Gateway role, and the
-# GitHub deploy role stack) is synthesized into a temporary directory and
-# linted too, so both auth modes and both stacks are covered.
+# CORS, shared tenancy, no reserved concurrency, no account-level API Gateway
+# role, and the GitHub deploy role stack) is synthesized into a temporary
+# directory and linted too, so both auth modes, both tenancy modes and both
+# stacks are covered.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -31,9 +32,9 @@ trap 'rm -rf "$variant_dir"' EXIT
 
 echo "cdk synth (default configuration) -> cdk.out"
 "${cdk[@]}" synth --quiet
-echo "cdk synth (authMode=apiKey, enableWaf=true, corsAllowOrigin, reservedConcurrency=0, apiGatewayCloudWatchRole=false, deploy role) -> $variant_dir"
+echo "cdk synth (authMode=apiKey, enableWaf=true, corsAllowOrigin, tenancy=shared, reservedConcurrency=0, apiGatewayCloudWatchRole=false, deploy role) -> $variant_dir"
 "${cdk[@]}" synth --quiet --output "$variant_dir" \
-  -c authMode=apiKey -c enableWaf=true -c corsAllowOrigin=https://app.example.com -c namePrefix=lint \
+  -c authMode=apiKey -c enableWaf=true -c corsAllowOrigin=https://app.example.com -c namePrefix=lint -c tenancy=shared \
   -c reservedConcurrency=0 -c apiGatewayCloudWatchRole=false -c githubOwner=acme-corp -c githubRepo=python-runner
 
 shopt -s nullglob

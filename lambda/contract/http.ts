@@ -2,6 +2,7 @@ import { RequestError } from './errors';
 import type { ContractLimits } from './limits';
 import { messages } from './messages';
 import { statusForErrorType } from './status';
+import { TENANT_HEADER } from './tenant';
 import type { ErrorType, ExecuteRequest } from './types';
 import { isWellFormedUnicode, validateRequest } from './validate';
 
@@ -15,6 +16,20 @@ export const ROUTES: Readonly<Record<string, readonly string[]>> = {
   '/execute': ['POST'],
   '/healthz': ['GET'],
 };
+
+/**
+ * Request headers a browser may send cross-origin (the CORS preflight's
+ * Allow-Headers), answered alike by the invoker and API Gateway's OPTIONS mocks.
+ */
+export const CORS_ALLOW_HEADERS: readonly string[] = [
+  'Content-Type',
+  'Authorization',
+  'X-Api-Key',
+  'X-Amz-Date',
+  'X-Amz-Security-Token',
+  'X-Amz-Content-Sha256',
+  TENANT_HEADER,
+];
 
 export type RouteMatch =
   | { readonly kind: 'route'; readonly path: string; readonly method: string }

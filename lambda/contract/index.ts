@@ -7,3 +7,4 @@ export * from './validate';
 export * from './response';
 export * from './http';
 export * from './artifact-names';
+export * from './tenant';

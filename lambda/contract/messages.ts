@@ -22,6 +22,13 @@ export const messages = {
     `Request body must not be nested more than ${maxNestingDepth} levels deep`,
   bodyTooLarge: (maxRequestBytes: number): string => `Request body must be at most ${maxRequestBytes} bytes`,
 
+  tenantHeaderRepeated: "Header 'X-Tenant-Id' must be sent at most once",
+  tenantHeaderEmpty: "Header 'X-Tenant-Id' must not be empty; leave it out, or send 1 to 64 letters, digits, '.', '_' or '-'",
+  tenantHeaderTooLong: (maxChars: number): string => `Header 'X-Tenant-Id' must be at most ${maxChars} characters`,
+  tenantHeaderInvalid: "Header 'X-Tenant-Id' may contain only letters A-Z and a-z, digits, '.', '_' and '-'",
+  noCallerIdentity: (field: string): string =>
+    `The request carries no authenticated caller (${field}), so it cannot be given a tenant; call the API through its authenticated stage`,
+
   bodyEmpty: 'Request body is empty; send a JSON object such as {"script": "print(1)"}',
   bodyNotJson: 'Request body is not valid JSON',
   bodyNotUtf8: 'Request body is not valid UTF-8',

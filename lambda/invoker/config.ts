@@ -1,4 +1,4 @@
-import { ConfigError, readContractLimits, type ContractLimits } from '../contract';
+import { AUTH_MODES, ConfigError, readContractLimits, TENANCY_MODES, type AuthMode, type ContractLimits, type Tenancy } from '../contract';
 
 /** Where artifacts go: S3 (cloud), a folder served by the local server, or inline in the response. */
 export type ArtifactStore =
@@ -16,6 +16,10 @@ export interface InvokerConfig {
   readonly artifacts: ArtifactStore;
   /** null: no CORS headers at all. ['*'] or a list of exact origins otherwise. */
   readonly corsAllowOrigins: readonly string[] | null;
+  /** Whether each invocation carries the caller's tenant id (the executor's tenant isolation mode). */
+  readonly tenancy: Tenancy;
+  /** How API Gateway authenticates callers, and so where the caller's identity is found. */
+  readonly authMode: AuthMode;
 }
 
 /** Headroom above the longest execution for the executor's own work (encode, upload, respond). */
@@ -64,6 +68,16 @@ function corsOrigins(raw: string | undefined): readonly string[] | null {
     }
   }
   return origins;
+}
+
+/** A setting from a closed list; absent means the secure default. */
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T, meaning: string): T {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(`${name} must be ${allowed.join(' or ')} (${meaning}), but it is '${raw}'.`);
+  }
+  return raw as T;
 }
 
 /**
@@ -127,5 +141,7 @@ export function readInvokerConfig(env: NodeJS.ProcessEnv = process.env): Invoker
     lambdaEndpoint,
     artifacts,
     corsAllowOrigins: corsOrigins(env.CORS_ALLOW_ORIGIN),
+    tenancy: oneOf(env, 'TENANCY', TENANCY_MODES, 'perTenant', "the executor's tenant isolation mode"),
+    authMode: oneOf(env, 'AUTH_MODE', AUTH_MODES, 'iam', 'how API Gateway authenticates callers'),
   };
 }

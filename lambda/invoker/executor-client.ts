@@ -124,13 +124,17 @@ export function classifyFunctionError(functionError: string, payload: unknown): 
 
 /**
  * Invokes the executor synchronously with a JSON payload and returns the
- * parsed response payload. Everything that is not a parseable answer of the
- * function itself becomes an {@link ExecutorError}.
+ * parsed response payload. `tenantId` goes to Lambda as TenantId (header
+ * X-Amz-Tenant-Id), so the invocation runs only in an execution environment
+ * of that tenant; undefined sends none, as a shared-tenancy function requires.
+ * Everything that is not a parseable answer of the function itself becomes an
+ * {@link ExecutorError}.
  */
 export async function invokeExecutor(
   client: LambdaClient,
   config: InvokerConfig,
   payload: string,
+  tenantId: string | undefined,
 ): Promise<unknown> {
   let output;
   try {
@@ -139,6 +143,7 @@ export async function invokeExecutor(
         FunctionName: config.executorFunctionName,
         InvocationType: 'RequestResponse',
         Payload: Buffer.from(payload, 'utf8'),
+        TenantId: tenantId,
       }),
     );
   } catch (error) {

@@ -7,6 +7,7 @@ import {
   RequestError,
   base64DecodedBytes,
   checkContentType,
+  CORS_ALLOW_HEADERS,
   errorResponse,
   headerValue,
   matchRoute,
@@ -23,6 +24,7 @@ import { readInvokerConfig, type InvokerConfig } from './config';
 import { createLambdaClient, invokeExecutor } from './executor-client';
 import { isDebugLogging, logger, recordRequest } from './observability';
 import { normalizeExecutorResponse } from './outcome';
+import { assignTenant, type TenantAssignment } from './tenant';
 
 /*
  * Configuration and clients are built once per execution environment. A bad
@@ -71,14 +73,6 @@ function corsHeaders(origin: string | undefined): Record<string, string> {
   return { Vary: 'Origin' };
 }
 
-const PREFLIGHT_ALLOW_HEADERS = [
-  'Content-Type',
-  'Authorization',
-  'X-Api-Key',
-  'X-Amz-Date',
-  'X-Amz-Security-Token',
-  'X-Amz-Content-Sha256',
-].join(', ');
 
 interface Reply {
   readonly status: number;
@@ -90,6 +84,8 @@ interface Reply {
   readonly timeoutMs?: number;
   readonly fault?: Readonly<Record<string, string | number | undefined>>;
   readonly skippedArtifacts?: readonly string[];
+  /** The effective tenant id, once the caller and the header were read. */
+  readonly tenantId?: string;
 }
 
 /** An error as one bounded line for the log. */
@@ -101,7 +97,7 @@ function errorReply(errorType: ErrorType, error: string, requestId: string, head
   return { status: statusForErrorType(errorType), body: errorResponse(errorType, error, requestId), headers, errorType };
 }
 
-async function execute(event: APIGatewayProxyEvent, cfg: InvokerConfig, requestId: string): Promise<Reply> {
+async function execute(event: APIGatewayProxyEvent, cfg: InvokerConfig, requestId: string, tenant: TenantAssignment): Promise<Reply> {
   checkContentType(headerValue(event.headers, 'content-type'));
   const parsed = parseExecuteBody({ body: event.body, isBase64Encoded: event.isBase64Encoded }, cfg.limits);
   const timeoutMs = parsed.request.timeoutMs ?? cfg.limits.defaultTimeoutMs;
@@ -123,7 +119,7 @@ async function execute(event: APIGatewayProxyEvent, cfg: InvokerConfig, requestI
   const opening = parsed.text.indexOf('{');
   const executorEvent = `${JSON.stringify(invokerFields).slice(0, -1)},${parsed.text.slice(opening + 1)}`;
 
-  const payload = await invokeExecutor(lambda!, cfg, executorEvent);
+  const payload = await invokeExecutor(lambda!, cfg, executorEvent, tenant.invokeTenantId);
   const { response, rawArtifacts } = normalizeExecutorResponse(payload, requestId);
   let skippedArtifacts: readonly string[] = [];
   try {
@@ -152,7 +148,7 @@ async function execute(event: APIGatewayProxyEvent, cfg: InvokerConfig, requestI
   };
 }
 
-async function health(cfg: InvokerConfig, requestId: string): Promise<Reply> {
+async function health(cfg: InvokerConfig, requestId: string, tenant: TenantAssignment): Promise<Reply> {
   const invoker = {
     mode: cfg.artifacts.kind === 's3' ? 'cloud' : cfg.artifacts.kind === 'local' ? 'local' : 'inline-artifacts',
     limits: { ...cfg.limits },
@@ -160,7 +156,7 @@ async function health(cfg: InvokerConfig, requestId: string): Promise<Reply> {
     clientTimeoutMs: cfg.clientTimeoutMs,
   };
   try {
-    const payload = await invokeExecutor(lambda!, cfg, HEALTH_EVENT);
+    const payload = await invokeExecutor(lambda!, cfg, HEALTH_EVENT, tenant.invokeTenantId);
     const report = payload as { ok?: unknown; health?: unknown } | null;
     if (report === null || typeof report !== 'object' || report.ok !== true || report.health === null || typeof report.health !== 'object') {
       throw new ExecutorError(503, 'ServiceUnavailable', messages.executorInvalidResponse, { problem: 'health answer without ok and health' });
@@ -182,6 +178,7 @@ async function health(cfg: InvokerConfig, requestId: string): Promise<Reply> {
 }
 
 async function route(event: APIGatewayProxyEvent, requestId: string, routePath: string): Promise<Reply> {
+  let tenant: TenantAssignment | undefined;
   try {
     const match = matchRoute(event.httpMethod ?? 'GET', routePath, Boolean(config?.corsAllowOrigins));
     if (match.kind === 'preflight') {
@@ -191,22 +188,25 @@ async function route(event: APIGatewayProxyEvent, requestId: string, routePath: 
         errorType: null,
         headers: {
           'Access-Control-Allow-Methods': [...match.allowed, 'OPTIONS'].join(', '),
-          'Access-Control-Allow-Headers': PREFLIGHT_ALLOW_HEADERS,
+          'Access-Control-Allow-Headers': CORS_ALLOW_HEADERS.join(', '),
           'Access-Control-Max-Age': '600',
         },
       };
     }
     if (!config) return errorReply('InternalError', messages.invokerMisconfigured(configError!.message), requestId);
-    if (match.path === '/healthz') return await health(config, requestId);
-    return await execute(event, config, requestId);
+    // Before the body: every invocation, the health check included, runs in the caller's own environments.
+    tenant = assignTenant(event, config);
+    if (match.path === '/healthz') return { ...(await health(config, requestId, tenant)), tenantId: tenant.tenantId };
+    return { ...(await execute(event, config, requestId, tenant)), tenantId: tenant.tenantId };
   } catch (error) {
-    if (error instanceof RequestError) return errorReply(error.errorType, error.message, requestId, { ...error.headers });
+    const tenantId = tenant?.tenantId;
+    if (error instanceof RequestError) return { ...errorReply(error.errorType, error.message, requestId, { ...error.headers }), tenantId };
     if (error instanceof ExecutorError) {
-      return { ...errorReply(error.errorType, error.message, requestId, { ...error.headers }), fault: { ...error.detail } };
+      return { ...errorReply(error.errorType, error.message, requestId, { ...error.headers }), fault: { ...error.detail }, tenantId };
     }
     // Anything else is a bug of the invoker: log it with its stack, answer without it.
     const fault = { unexpected: describe(error), stack: error instanceof Error ? error.stack?.slice(0, 2000) : undefined };
-    return { ...errorReply('InternalError', messages.internalFault, requestId), fault };
+    return { ...errorReply('InternalError', messages.internalFault, requestId), fault, tenantId };
   }
 }
 
@@ -240,6 +240,7 @@ export async function handler(event: APIGatewayProxyEvent, context: Context): Pr
   recordRequest(
     {
       requestId,
+      tenantId: reply.tenantId ?? null,
       route: routePath.slice(0, 200),
       method: (event.httpMethod ?? '').toUpperCase(),
       status: reply.status,

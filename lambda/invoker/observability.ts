@@ -23,6 +23,8 @@ export function isDebugLogging(): boolean {
 
 export interface RequestRecord {
   readonly requestId: string;
+  /** The effective tenant id (a hash of the caller, then the X-Tenant-Id header); null before it was known. Never the caller's ARN. */
+  readonly tenantId: string | null;
   readonly route: string;
   readonly method: string;
   readonly status: number;

@@ -12,7 +12,7 @@ import {
   RUNTIME_API_PROBE,
   tcpProbe,
 } from './probes';
-import { parseReportLines, type ReportLine, type Target } from './targets';
+import { parseReportLines, type ReportLine, type RuntimeProcess, type Target } from './targets';
 
 export type FactStatus = 'verified' | 'failed' | 'not verified';
 
@@ -31,6 +31,7 @@ const EXECUTOR_HEADROOM_MS = 2000;
 const PROBE_TIMEOUT_MS = 10_000;
 /** Health events sent to the executor at once (at most this many environments start for it). */
 const DIRECT_INVOKES = 3;
+const DIRECT_INVOKE_TENANT = 'verify-deployment';
 
 const fact = (name: string, status: FactStatus, detail: string): Fact => ({ fact: name, status, detail });
 
@@ -47,7 +48,9 @@ interface Context {
  * concurrent events reach more than the one warm environment.
  */
 async function directInvoke(context: Context): Promise<Fact[]> {
-  const answers = await Promise.all(Array.from({ length: DIRECT_INVOKES }, () => context.target.invokeExecutor({ action: 'health' })));
+  // A function in tenant isolation mode refuses invokes without a tenant id; these run in a tenant of their own.
+  const tenantId = (await context.target.tenantIsolationMode()) === undefined ? undefined : DIRECT_INVOKE_TENANT;
+  const answers = await Promise.all(Array.from({ length: DIRECT_INVOKES }, () => context.target.invokeExecutor({ action: 'health' }, tenantId)));
   for (const answer of answers) context.tails.push(...parseReportLines(answer.logTail));
   const wrong = answers.find((answer) => {
     const payload = answer.payload as { ok?: unknown } | null;
@@ -225,21 +228,34 @@ async function hostileSet(context: Context): Promise<Fact[]> {
   return facts;
 }
 
+/**
+ * Which execution environment served one request. Deployed, the probe tells
+ * from inside: the kernel's boot id (one per microVM) and the host name.
+ * Locally every runtime shares the laptop's kernel, so the runtime process
+ * whose invocation count grew across the request is the environment.
+ */
+function environmentOf(probe: ProbeOutcome, before: readonly RuntimeProcess[] | undefined, after: readonly RuntimeProcess[] | undefined): string {
+  if (before === undefined || after === undefined) return `${probe.result.bootId}/${probe.result.hostname}`;
+  const grown = after.filter((runtime) => runtime.invocations > (before.find((earlier) => earlier.pid === runtime.pid)?.invocations ?? 0));
+  if (grown.length !== 1) throw new Error(`${grown.length} runtimes took an invocation during one probe; run verify-deployment while nothing else uses the server.`);
+  return `runtime process ${grown[0].pid}`;
+}
+
 async function tenantIsolation(context: Context): Promise<Fact[]> {
   const name = 'two tenants never share an execution environment';
-  if (context.target.kind === 'local') {
-    return [fact(name, 'not verified', 'the local server has no tenant routing yet')];
-  }
   const mode = await context.target.tenantIsolationMode();
   const seen: Record<string, Set<string>> = { 'verify-tenant-a': new Set(), 'verify-tenant-b': new Set() };
-  // Alternating requests: an environment serving both tenants shows up in both sets.
+  // Alternating requests, each once the last one's environment is free again: an environment
+  // serving both tenants would be handed the other tenant's next request and show up in both sets.
   for (let round = 0; round < 3; round += 1) {
     for (const tenant of Object.keys(seen)) {
+      await context.target.waitUntilIdle();
+      const before = await context.target.runtimeProcesses();
       const outcome = await runProbe(context.target, ENVIRONMENT_FINGERPRINT_PROBE, { 'X-Tenant-Id': tenant });
       if (!outcome.ran || outcome.errorType !== null) {
         return [fact(name, 'failed', `the fingerprint probe did not run for ${tenant}: HTTP ${outcome.status} ${outcome.errorType ?? ''} ${outcome.error ?? ''}`)];
       }
-      seen[tenant].add(`${outcome.result.bootId}/${outcome.result.hostname}`);
+      seen[tenant].add(environmentOf(outcome, before, await context.target.runtimeProcesses()));
     }
   }
   const [a, b] = Object.values(seen);
@@ -247,7 +263,7 @@ async function tenantIsolation(context: Context): Promise<Fact[]> {
   const counts = `tenant A ran in ${a.size}, tenant B in ${b.size} environment(s); function tenant isolation mode: ${mode ?? 'none'}`;
   return shared.length === 0
     ? [fact(name, 'verified', `${counts}, none shared`)]
-    : [fact(name, 'failed', `${counts}; ${shared.length} shared (boot id ${shared[0].split('/')[0]})`)];
+    : [fact(name, 'failed', `${counts}; ${shared.length} shared (${shared[0]})`)];
 }
 
 function median(values: number[]): number {

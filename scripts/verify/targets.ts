@@ -47,15 +47,42 @@ export interface Target {
   readonly setupNotes: readonly string[];
   readonly network: NetworkTargets;
   api(method: 'GET' | 'POST', path: string, body?: unknown, headers?: Record<string, string>): Promise<ApiAnswer>;
-  invokeExecutor(payload: unknown): Promise<DirectInvoke>;
+  /** A direct invoke; `tenantId` is required by a function in tenant isolation mode and refused by one without. */
+  invokeExecutor(payload: unknown, tenantId: string | undefined): Promise<DirectInvoke>;
   /** REPORT lines the platform logged recently; undefined where only direct invokes' tails exist (locally). */
   loggedReportLines(): Promise<{ readonly lines: ReportLine[]; readonly source: string } | undefined>;
-  /** The function's tenant isolation mode, or undefined where it has none. */
+  /** The function's tenant isolation mode (locally as the server emulates it), or undefined where it has none. */
   tenantIsolationMode(): Promise<string | undefined>;
+  /**
+   * The runtime processes serving the function and how many invocations each
+   * took (local only: every local runtime shares the laptop's kernel, so an
+   * environment is told apart by its process, as the server lists it).
+   */
+  runtimeProcesses(): Promise<readonly RuntimeProcess[] | undefined>;
+  /**
+   * Returns once the environment that served the last request is free again
+   * (its executor's work after the response done), so that a function which
+   * shares environments between tenants would hand it the next request.
+   */
+  waitUntilIdle(): Promise<void>;
   /** Connections the loopback canary received (local only: the network probes aim at it). */
   canaryConnections(): number | undefined;
   close(): Promise<void>;
 }
+
+export interface RuntimeProcess {
+  readonly pid: number | null;
+  readonly state: string;
+  readonly invocations: number;
+  readonly tenantId: string | null;
+}
+
+/** How long the local runtimes may take to finish their last invocation's clean-up. */
+const IDLE_WAIT_LIMIT_MS = 30_000;
+/** A pause meant to outlast the executor's work after a response (kill the worker, wipe, fork the next); not yet measured in Lambda. */
+const DEPLOYED_SETTLE_MS = 2_000;
+
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const REPORT_FIELDS: Record<string, keyof ReportLine> = {
   Duration: 'durationMs',
@@ -93,9 +120,9 @@ function decodeTail(logResult: string | undefined): string {
   return logResult === undefined ? '' : Buffer.from(logResult, 'base64').toString('utf8');
 }
 
-async function invokeWith(lambda: LambdaClient, functionName: string, payload: unknown): Promise<DirectInvoke> {
+async function invokeWith(lambda: LambdaClient, functionName: string, payload: unknown, tenantId: string | undefined): Promise<DirectInvoke> {
   const output = await lambda.send(
-    new InvokeCommand({ FunctionName: functionName, Payload: Buffer.from(JSON.stringify(payload)), LogType: 'Tail' }),
+    new InvokeCommand({ FunctionName: functionName, Payload: Buffer.from(JSON.stringify(payload)), LogType: 'Tail', TenantId: tenantId }),
   );
   const text = output.Payload ? Buffer.from(output.Payload).toString('utf8') : '';
   let parsed: unknown = text;
@@ -154,6 +181,19 @@ export async function localTarget(options: LocalTargetOptions): Promise<Target> 
     maxAttempts: 1,
   });
   const authorization: Record<string, string> = options.token === undefined ? {} : { Authorization: `Bearer ${options.token}` };
+  const unreachable = (error: unknown): VerifyTargetError =>
+    new VerifyTargetError(`The local server at ${endpoint} did not answer (${(error as Error).message}): start it with npm start and pass its URL.`);
+  // The server's own status route (local/server.ts LOCAL_STATUS_PATH): its runtimes, without invoking any.
+  const localStatus = async (): Promise<{ tenancy?: string; runtimes: RuntimeProcess[] }> => {
+    let response: Response;
+    try {
+      response = await fetch(`${endpoint}/local/status`, { headers: authorization });
+    } catch (error) {
+      throw unreachable(error);
+    }
+    if (!response.ok) throw new VerifyTargetError(`${endpoint}/local/status answered HTTP ${response.status}: start the server with npm start and pass its URL.`);
+    return (await response.json()) as { tenancy?: string; runtimes: RuntimeProcess[] };
+  };
   return {
     kind: 'local',
     label: `the local server at ${url.origin}`,
@@ -173,12 +213,21 @@ export async function localTarget(options: LocalTargetOptions): Promise<Target> 
         });
         return await readAnswer(response);
       } catch (error) {
-        throw new VerifyTargetError(`The local server at ${endpoint} did not answer (${(error as Error).message}): start it with npm start and pass its URL.`);
+        throw unreachable(error);
       }
     },
-    invokeExecutor: (payload) => invokeWith(lambda, options.functionName, payload),
+    invokeExecutor: (payload, tenantId) => invokeWith(lambda, options.functionName, payload, tenantId),
     loggedReportLines: async () => undefined,
-    tenantIsolationMode: async () => undefined,
+    // The server's pool emulates Lambda's mode: PER_TENANT when it runs with TENANCY=perTenant.
+    tenantIsolationMode: async () => ((await localStatus()).tenancy === 'perTenant' ? 'PER_TENANT' : undefined),
+    runtimeProcesses: async () => (await localStatus()).runtimes,
+    async waitUntilIdle() {
+      const deadline = Date.now() + IDLE_WAIT_LIMIT_MS;
+      while (!(await localStatus()).runtimes.every((runtime) => runtime.state === 'idle')) {
+        if (Date.now() > deadline) throw new VerifyTargetError(`The local runtimes did not all become idle within ${IDLE_WAIT_LIMIT_MS} ms; run verify-deployment while nothing else uses the server.`);
+        await delay(50);
+      }
+    },
     canaryConnections: () => canary.count,
     async close() {
       lambda.destroy();
@@ -267,7 +316,7 @@ export async function deployedTarget(options: DeployedTargetOptions): Promise<Ta
       }
       return readAnswer(await signedFetch('execute-api', method, target, text, { ...contentType, ...headers }));
     },
-    invokeExecutor: (payload) => invokeWith(lambda, functionName, payload),
+    invokeExecutor: (payload, tenantId) => invokeWith(lambda, functionName, payload, tenantId),
     async loggedReportLines() {
       const logGroupName = configuration.LoggingConfig?.LogGroup ?? `/aws/lambda/${functionName}`;
       const lines: ReportLine[] = [];
@@ -289,6 +338,9 @@ export async function deployedTarget(options: DeployedTargetOptions): Promise<Ta
       return { lines, source: `${logGroupName}, last ${options.logWindowHours} h` };
     },
     tenantIsolationMode: async () => configuration.TenancyConfig?.TenantIsolationMode,
+    runtimeProcesses: async () => undefined,
+    // Lambda shows no environment's state: wait longer than the executor's work after a response takes.
+    waitUntilIdle: () => delay(DEPLOYED_SETTLE_MS),
     canaryConnections: () => undefined,
     async close() {
       lambda.destroy();

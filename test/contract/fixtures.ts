@@ -56,3 +56,20 @@ export interface StatusFixture {
   readonly ok: number;
   readonly errorTypes: Readonly<Record<string, number>>;
 }
+
+export interface TenantHeaderCase {
+  readonly name: string;
+  /** The header name as the client spells it; X-Tenant-Id when absent. */
+  readonly header?: string;
+  readonly values: readonly unknown[];
+  readonly valid?: true;
+  readonly tenantHeader?: unknown;
+  readonly status?: number;
+  readonly errorType?: string;
+  readonly error?: string;
+}
+
+export interface TenantHeaderFixture {
+  readonly maxChars: number;
+  readonly cases: readonly TenantHeaderCase[];
+}

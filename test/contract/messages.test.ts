@@ -37,6 +37,15 @@ describe('API sentences', () => {
     ['invokerMisconfigured', messages.invokerMisconfigured('X must be set.'), 'The invoker is misconfigured: X must be set.'],
     ['internalFault', messages.internalFault, 'The service failed with an internal error; the request was not completed. Retry, and report the requestId if it happens again.'],
     ['artifactsFailed', messages.artifactsFailed, 'The execution finished but its artifacts could not be stored; retry, and report the requestId if it happens again.'],
+    ['tenantHeaderRepeated', messages.tenantHeaderRepeated, "Header 'X-Tenant-Id' must be sent at most once"],
+    ['tenantHeaderEmpty', messages.tenantHeaderEmpty, "Header 'X-Tenant-Id' must not be empty; leave it out, or send 1 to 64 letters, digits, '.', '_' or '-'"],
+    ['tenantHeaderTooLong', messages.tenantHeaderTooLong(64), "Header 'X-Tenant-Id' must be at most 64 characters"],
+    ['tenantHeaderInvalid', messages.tenantHeaderInvalid, "Header 'X-Tenant-Id' may contain only letters A-Z and a-z, digits, '.', '_' and '-'"],
+    [
+      'noCallerIdentity',
+      messages.noCallerIdentity('requestContext.identity.userArn'),
+      'The request carries no authenticated caller (requestContext.identity.userArn), so it cannot be given a tenant; call the API through its authenticated stage',
+    ],
     ['gatewayNotAuthenticated', messages.gatewayNotAuthenticated, 'The request is not authenticated: sign it with SigV4 for the service execute-api (authMode iam), or send the API key in the x-api-key header (authMode apiKey).'],
     ['gatewayBadSignature', messages.gatewayBadSignature, "The request signature does not match: sign it with SigV4 for the service execute-api in the API's region, over the method, path, headers and body exactly as sent."],
     ['gatewayExpiredCredentials', messages.gatewayExpiredCredentials, 'The credentials the request was signed with have expired: sign it again with current credentials.'],
@@ -54,6 +63,6 @@ describe('API sentences', () => {
   });
 
   it('pins every sentence of the catalogue', () => {
-    expect(Object.keys(messages)).toHaveLength(42);
+    expect(Object.keys(messages)).toHaveLength(47);
   });
 });

@@ -6,7 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONTEXT_SETTINGS } from '../../lib/config';
+import { MAX_TENANT_HEADER_CHARS, messages, TENANT_HEADER } from '../../lambda/contract';
+import { CALLER_HASH_HEX_CHARS } from '../../lambda/invoker/tenant';
 import { SETTINGS } from '../../local/config';
+import { TENANT_ID_MISMATCH } from '../../local/runtime-pool';
 
 const ROOT = join(__dirname, '..', '..');
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -39,8 +42,15 @@ describe('README', () => {
     expect(readme).toContain(
       `curl -s ${url}/execute -H 'Content-Type: application/json' -d '{"script": "def main(input):\\n    return input * 2", "input": 21}'`,
     );
-    expect(readme).toContain(`aws lambda invoke --endpoint-url ${url} --function-name workflow-python-executor \\`);
+    expect(readme).toContain(`aws lambda invoke --endpoint-url ${url} --function-name workflow-python-executor --tenant-id demo \\`);
     expect(readme).toContain(`--cli-binary-format raw-in-base64-out --payload '{"script": "print(6 * 7)"}' --no-cli-pager out.json && cat out.json`);
+  });
+
+  it('describes the tenant id and the X-Tenant-Id header with the numbers the code uses', () => {
+    expect(readme).toContain(`the first ${CALLER_HASH_HEX_CHARS} hex characters of SHA-256 over the auth`);
+    expect(readme).toContain(`| \`${TENANT_HEADER}\` | optional, on \`POST /execute\` and \`GET /healthz\`: 1 to ${MAX_TENANT_HEADER_CHARS} characters of`);
+    expect(readme).toContain(messages.tenantHeaderInvalid);
+    expect(readme).toContain(TENANT_ID_MISMATCH);
   });
 
   it.each(CONTEXT_SETTINGS.map((setting) => [setting.key, setting.defaultText]))(

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { ERROR_TYPES, STATUS_BY_ERROR_TYPE } from '../../lambda/contract';
+import { CORS_ALLOW_HEADERS, ERROR_TYPES, STATUS_BY_ERROR_TYPE } from '../../lambda/contract';
 import { limitsToEnvironment, resolveConfig } from '../../lib/config';
 import { REQUEST_ID_VARIABLE } from '../../lib/gateway-responses';
 import { invokerTimeouts, LAMBDA_MAX_TIMEOUT_SECONDS } from '../../lib/invoker-api';
@@ -102,7 +102,7 @@ describe('InvokerApi in iam mode (the default)', () => {
     expect(Number(invoker.Properties.Environment.Variables.EXECUTOR_CLIENT_TIMEOUT_MS)).toBeLessThan(invoker.Properties.Timeout * 1000);
   });
 
-  it('gives the invoker the executor name, bucket, limits, CORS setting and Powertools names as environment variables', () => {
+  it('gives the invoker the executor name, bucket, limits, CORS setting, auth mode, tenancy and Powertools names as environment variables', () => {
     const executorId = logicalIdOf(template, 'AWS::Lambda::Function', 'ExecutorFunction');
     const bucketId = logicalIdOf(template, 'AWS::S3::Bucket', 'ArtifactsBucket');
     expect(invoker.Properties.Environment.Variables).toEqual({
@@ -111,6 +111,8 @@ describe('InvokerApi in iam mode (the default)', () => {
       EXECUTOR_CLIENT_TIMEOUT_MS: '28000',
       ARTIFACT_BUCKET: { Ref: bucketId },
       CORS_ALLOW_ORIGIN: '',
+      AUTH_MODE: 'iam',
+      TENANCY: 'perTenant',
       POWERTOOLS_SERVICE_NAME: 'secure-python-executor-invoker',
       POWERTOOLS_METRICS_NAMESPACE: 'SecurePythonExecutor',
       NODE_OPTIONS: '--enable-source-maps',
@@ -367,5 +369,18 @@ describe('InvokerApi in apiKey mode with WAF and CORS', () => {
     }
     const [, invoker] = invokerOf(template);
     expect(invoker.Properties.Environment.Variables.CORS_ALLOW_ORIGIN).toBe('https://app.example.com');
+  });
+
+  it('lets browsers send the X-Tenant-Id header cross-origin, like the invoker says it does', () => {
+    for (const preflight of methods(template).filter((method) => method.Properties.HttpMethod === 'OPTIONS')) {
+      const allowed = preflight.Properties.Integration.IntegrationResponses[0].ResponseParameters['method.response.header.Access-Control-Allow-Headers'];
+      expect(allowed).toBe(`'${CORS_ALLOW_HEADERS.join(',')}'`);
+      expect(allowed).toContain('X-Tenant-Id');
+    }
+  });
+
+  it('tells the invoker to find the caller in the API key id', () => {
+    const [, invoker] = invokerOf(template);
+    expect(invoker.Properties.Environment.Variables.AUTH_MODE).toBe('apiKey');
   });
 });

@@ -37,6 +37,7 @@ describe('resolveConfig defaults', () => {
       artifactRetentionDays: 1,
       logRetentionDays: 30,
       authMode: 'iam',
+      tenancy: 'perTenant',
       enableWaf: false,
       apiRateLimitRps: 20,
       apiBurstLimitRequests: 40,
@@ -129,6 +130,11 @@ describe('resolveConfig validation', () => {
     ['a name prefix ending in a hyphen', { namePrefix: 'dev-' }, "namePrefix ('dev-')"],
     ['a retention CloudWatch Logs does not offer', { logRetentionDays: 31 }, 'logRetentionDays (31) is not a CloudWatch Logs retention period'],
     ['an open API', { authMode: 'none' as never }, "authMode ('none') must be iam or apiKey; the API is never open"],
+    [
+      'a tenancy Lambda does not have',
+      { tenancy: 'perCaller' as never },
+      "tenancy ('perCaller') must be perTenant or shared: set -c tenancy=perTenant to give each caller its own execution environments (the default), or -c tenancy=shared to let callers share them.",
+    ],
     ['a CORS origin with a path', { corsAllowOrigin: 'https://app.example.com/path' }, "corsAllowOrigin ('https://app.example.com/path') must be empty, *"],
     ['a WAF limit below the WAF minimum', { wafRequestsPer5MinutesPerIp: 50 }, 'wafRequestsPer5MinutesPerIp (50) must be a whole number from 100'],
     ['a request limit whose proxy event may not fit Lambda', { maxRequestBytes: 1_006_934 }, 'maxRequestBytes (1006934) must be a whole number from 1024 to 1006933 bytes'],
@@ -173,7 +179,7 @@ describe('configPropsFromContext', () => {
   it('reads every documented key into the configuration', () => {
     const nonDefaults: Record<string, string> = {
       memoryMiB: '1024', timeoutSeconds: '60', maxRequestTimeoutMs: '20000', defaultRequestTimeoutMs: '15000', minRequestTimeoutMs: '200',
-      reservedConcurrency: '5', architecture: 'arm64', namePrefix: 'x', artifactRetentionDays: '2', logRetentionDays: '7', authMode: 'apiKey',
+      reservedConcurrency: '5', architecture: 'arm64', namePrefix: 'x', artifactRetentionDays: '2', logRetentionDays: '7', authMode: 'apiKey', tenancy: 'shared',
       enableWaf: 'true', wafRequestsPer5MinutesPerIp: '300', apiRateLimitRps: '7', apiBurstLimitRequests: '9', apiKeyDailyQuotaRequests: '99',
       corsAllowOrigin: '*', apiIntegrationTimeoutMs: '60000', apiGatewayCloudWatchRole: 'false', permissionsBoundaryPolicyName: 'boundary', maxScriptBytes: '1000', maxRequestBytes: '500000', maxStdoutBytes: '2000', maxStderrBytes: '3000', maxResultBytes: '4000',
       maxArtifacts: '3', maxArtifactBytes: '5000', maxProcesses: '8', maxFileBytes: '6000', maxOpenFiles: '64', workerMemoryMiB: '128', preloads: 'numpy',

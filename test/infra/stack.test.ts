@@ -368,6 +368,20 @@ describe('SecurePythonExecutorStack with the default configuration', () => {
       }
     });
 
+    it("isolates tenants: the executor runs in Lambda's tenant isolation mode, and only the executor (not the invoker)", () => {
+      const executor = template.findResources('AWS::Lambda::Function')[executorId];
+      expect(executor.Properties.TenancyConfig).toEqual({ TenantIsolationMode: 'PER_TENANT' });
+      // The mode excludes provisioned concurrency and SnapStart; neither may appear beside it.
+      template.resourceCountIs('AWS::Lambda::Version', 0);
+      expect(executor.Properties).not.toHaveProperty('SnapStart');
+      const others = resourcesOfType(template, 'AWS::Lambda::Function').filter(([id]) => id !== executorId);
+      for (const [id, fn] of others) {
+        expect({ id, tenancy: fn.Properties?.TenancyConfig }).toEqual({ id, tenancy: undefined });
+      }
+      const [, invoker] = resourcesOfType(template, 'AWS::Lambda::Function').find(([id]) => id.includes('InvokerFunction'))!;
+      expect((invoker.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables.TENANCY).toBe('perTenant');
+    });
+
     it('exposes no Lambda function URL and lets nothing but the invoker call the executor', () => {
       template.resourceCountIs('AWS::Lambda::Url', 0);
       for (const [, permission] of resourcesOfType(template, 'AWS::Lambda::Permission')) {
@@ -384,6 +398,16 @@ describe('SecurePythonExecutorStack with the default configuration', () => {
     expect(outputs.ArtifactBucketName.Value).toEqual({ Ref: bucketId });
     expect(outputs.VpcId.Value).toEqual({ Ref: vpcId });
     expect(JSON.stringify(outputs.ApiUrl.Value)).toContain('.execute-api.');
+  });
+});
+
+describe('SecurePythonExecutorStack with tenancy shared', () => {
+  it('creates the executor without tenant isolation mode and tells the invoker to send no tenant id', () => {
+    const { template } = synthesize({ tenancy: 'shared' });
+    const executor = template.findResources('AWS::Lambda::Function')[logicalIdOf(template, 'AWS::Lambda::Function', 'ExecutorFunction')];
+    expect(executor.Properties).not.toHaveProperty('TenancyConfig');
+    const [, invoker] = resourcesOfType(template, 'AWS::Lambda::Function').find(([id]) => id.includes('InvokerFunction'))!;
+    expect((invoker.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables.TENANCY).toBe('shared');
   });
 });
 

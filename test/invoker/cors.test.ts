@@ -46,6 +46,8 @@ describe('CORS_ALLOW_ORIGIN=*', () => {
     });
     expect(result.headers!['Access-Control-Allow-Headers']).toContain('Content-Type');
     expect(result.headers!['Access-Control-Allow-Headers']).toContain('X-Api-Key');
+    // A browser app that separates its end users sends the tenant header cross-origin.
+    expect(result.headers!['Access-Control-Allow-Headers']).toContain('X-Tenant-Id');
     expect(result.headers).not.toHaveProperty('Content-Type');
     expect(endpoint.invocations).toHaveLength(0);
   });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { LambdaEndpoint } from './lambda-endpoint';
 
 export interface EventOptions {
   readonly method?: string;
@@ -10,7 +11,16 @@ export interface EventOptions {
   readonly isBase64Encoded?: boolean;
   readonly headers?: Record<string, string>;
   readonly requestId?: string;
+  /** The authenticated caller as API Gateway sets it with IAM auth; null for none. @default TEST_CALLER_ARN */
+  readonly userArn?: string | null;
+  /** The API key's id as API Gateway sets it with API-key auth. @default null */
+  readonly apiKeyId?: string | null;
+  /** Repeated headers, as API Gateway lists them in multiValueHeaders. */
+  readonly multiValueHeaders?: Record<string, string[]>;
 }
+
+/** The IAM identity every test event is signed by unless a test says otherwise. */
+export const TEST_CALLER_ARN = 'arn:aws:iam::123456789012:user/test-caller';
 
 /** An API Gateway REST proxy event with every field API Gateway sends. */
 export function apiEvent(options: EventOptions = {}): APIGatewayProxyEvent {
@@ -29,7 +39,7 @@ export function apiEvent(options: EventOptions = {}): APIGatewayProxyEvent {
     path,
     httpMethod: method,
     headers,
-    multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([key, value]) => [key, [value]])),
+    multiValueHeaders: { ...Object.fromEntries(Object.entries(headers).map(([key, value]) => [key, [value]])), ...options.multiValueHeaders },
     queryStringParameters: null,
     multiValueQueryStringParameters: null,
     pathParameters: null,
@@ -43,8 +53,8 @@ export function apiEvent(options: EventOptions = {}): APIGatewayProxyEvent {
       identity: {
         accessKey: null,
         accountId: null,
-        apiKey: null,
-        apiKeyId: null,
+        apiKey: options.apiKeyId ? 'the-api-key-value-never-logged' : null,
+        apiKeyId: options.apiKeyId ?? null,
         caller: null,
         clientCert: null,
         cognitoAuthenticationProvider: null,
@@ -55,7 +65,7 @@ export function apiEvent(options: EventOptions = {}): APIGatewayProxyEvent {
         sourceIp: '203.0.113.7',
         user: null,
         userAgent: 'curl/8.5.0',
-        userArn: null,
+        userArn: options.userArn === undefined ? TEST_CALLER_ARN : options.userArn,
       },
       path: `/prod${path}`,
       stage: 'prod',
@@ -126,6 +136,8 @@ export const CLEAN_ENV: Record<string, string | undefined> = {
   EXECUTOR_MAX_SCRIPT_BYTES: undefined,
   EXECUTOR_MAX_ARTIFACTS: undefined,
   EXECUTOR_MAX_ARTIFACT_BYTES: undefined,
+  TENANCY: undefined,
+  AUTH_MODE: undefined,
   POWERTOOLS_LOG_LEVEL: 'SILENT',
   POWERTOOLS_DEV: undefined,
   // Keep the test output readable; the observability test turns them back on.
@@ -187,3 +199,18 @@ export function bodyOf(result: APIGatewayProxyResult): Record<string, unknown> {
 }
 
 export const RESPONSE_KEY_LIST = ['ok', 'result', 'stdout', 'stderr', 'truncated', 'error', 'errorType', 'traceback', 'artifacts', 'durationMs', 'requestId'];
+
+/**
+ * A loopback Lambda endpoint for the test file: started before its tests,
+ * stopped after them; `url()` is valid inside tests and beforeAll hooks
+ * declared after this call.
+ */
+export function useLambdaEndpoint(): { readonly endpoint: LambdaEndpoint; readonly url: () => string } {
+  const endpoint = new LambdaEndpoint();
+  let url: string | undefined;
+  beforeAll(async () => {
+    url = await endpoint.start();
+  });
+  afterAll(() => endpoint.stop());
+  return { endpoint, url: () => url! };
+}

@@ -26,7 +26,10 @@ async function busyRuntime(): Promise<{ pid: number; slot: number; restarts: num
   let busy: { pid: number | null; slot: number; restarts: number } | undefined;
   await waitUntil(async () => {
     const health = await localHealth(server.url);
-    busy = health.runtimes.find((runtime) => runtime.state === 'busy' && runtime.pid !== null && runtime.invocations > (before.runtimes[runtime.slot - 1]?.invocations ?? 0));
+    busy = health.runtimes.find(
+      (runtime) =>
+        runtime.state === 'busy' && runtime.pid !== null && runtime.invocations > (before.runtimes.find((earlier) => earlier.slot === runtime.slot)?.invocations ?? 0),
+    );
     return busy !== undefined;
   }, 'a runtime to take the sleeping script');
   return { pid: busy!.pid!, slot: busy!.slot, restarts: busy!.restarts, response };
@@ -49,7 +52,7 @@ describe('runtime faults under the local server', () => {
     expect(body).toMatchObject({ ok: false, errorType: 'ExecutorTimeout' });
     expect(body.error).toMatch(/exited before it answered/);
     await expectHealthyAgain();
-    const after = (await localHealth(server.url)).runtimes[slot - 1];
+    const after = (await localHealth(server.url)).runtimes.find((runtime) => runtime.slot === slot)!;
     expect(after.restarts).toBe(restarts + 1);
     expect(after.pid).not.toBe(pid);
   });

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolvePython } from '../../local/python';
 import { findFamily, listProcesses } from '../../local/process-tree';
-import { QueueFullError, RuntimePool } from '../../local/runtime-pool';
+import type { Tenancy } from '../../lambda/contract';
+import { QueueFullError, RuntimePool, TenantIdError } from '../../local/runtime-pool';
 import type { InvocationOutcome } from '../../local/runtime-emulator';
 
 const FAKE_RUNTIME = join(__dirname, 'fixtures', 'fake_runtime.py');
@@ -22,14 +23,18 @@ interface PoolSetup {
 
 const pools: PoolSetup[] = [];
 
-function makePool(options: { size?: number; queueLimit?: number; functionTimeoutMs?: number; initEnv?: Record<string, string> } = {}): PoolSetup {
+function makePool(
+  options: { size?: number; queueLimit?: number; functionTimeoutMs?: number; initEnv?: Record<string, string>; tenancy?: Tenancy } = {},
+): PoolSetup {
   const tempRoot = mkdtempSync(join(tmpdir(), 'runtime-pool-test-'));
   const logs: string[] = [];
   const pool = new RuntimePool({
     size: options.size ?? 1,
     queueLimit: options.queueLimit ?? 4,
     functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:test-fn',
-    environmentOptions: (slot) => ({
+    tenancy: options.tenancy ?? 'shared',
+    logLine: (line) => logs.push(line),
+    environmentOptions: (slot, tenantId) => ({
       slot,
       command: python,
       args: [FAKE_RUNTIME],
@@ -38,6 +43,7 @@ function makePool(options: { size?: number; queueLimit?: number; functionTimeout
       tmpDir: join(tempRoot, `runtime-${slot}`),
       functionTimeoutMs: options.functionTimeoutMs ?? 20000,
       initTimeoutMs: 20000,
+      tenantId,
       logLine: (line) => logs.push(line),
     }),
   });
@@ -50,8 +56,12 @@ function json(outcome: InvocationOutcome): Record<string, unknown> {
   return JSON.parse(outcome.payload.toString('utf8')) as Record<string, unknown>;
 }
 
-async function invoke(pool: RuntimePool, event: unknown): Promise<InvocationOutcome> {
-  return pool.invoke({ payload: Buffer.from(JSON.stringify(event)) });
+async function invoke(pool: RuntimePool, event: unknown, tenantId?: string): Promise<InvocationOutcome> {
+  return pool.invoke({ payload: Buffer.from(JSON.stringify(event)), tenantId });
+}
+
+function isAlive(pid: number): boolean {
+  return listProcesses().some((info) => info.pid === pid && info.state !== 'Z' && info.state !== 'X');
 }
 
 async function waitFor(predicate: () => boolean, what: string, limitMs = 30000): Promise<void> {
@@ -230,5 +240,93 @@ describe('Lambda Runtime API emulator', () => {
     // Checked by pid too: once the runtime is dead the orphan is init's child and no longer traceable to it.
     expect(listProcesses().filter((info) => info.pid === orphan && info.state !== 'Z' && info.state !== 'X')).toEqual([]);
     expect(existsSync(join(tempRoot, 'runtime-1'))).toBe(false);
+  });
+});
+
+describe('tenancy perTenant (Lambda tenant isolation mode)', () => {
+  it("refuses an invocation without a tenant id, and a shared pool one with a tenant id, with Lambda's sentence", async () => {
+    const perTenant = makePool({ tenancy: 'perTenant' }).pool;
+    await expect(invoke(perTenant, {})).rejects.toThrow(
+      new TenantIdError(
+        'Tenant ID configuration not specified or passed to a function when tenant isolation is not enabled. This function runs with tenancy perTenant: ' +
+          'pass a tenant id (header X-Amz-Tenant-Id, aws lambda invoke --tenant-id, or TenantId in the SDK).',
+      ),
+    );
+    const shared = makePool({ tenancy: 'shared' }).pool;
+    await expect(invoke(shared, {}, 'tenant-a')).rejects.toBeInstanceOf(TenantIdError);
+    expect(perTenant.health().runtimes).toEqual([]);
+  });
+
+  it("starts no runtime before a tenant's first invocation, then serves that tenant's next ones warm from the same runtime", async () => {
+    const { pool } = makePool({ tenancy: 'perTenant', size: 2, initEnv: { AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '256' } });
+    await pool.start();
+    expect(pool.health().runtimes).toEqual([]);
+    const first = await invoke(pool, {}, 'tenant-a');
+    const second = await invoke(pool, {}, 'tenant-a');
+    expect([json(first).tenantId, json(second).tenantId]).toEqual(['tenant-a', 'tenant-a']);
+    expect(json(second).pid).toBe(json(first).pid);
+    // Lambda's own sign of a cold start: only a new environment's first REPORT line has an Init Duration.
+    expect(first.logTail).toContain('Init Duration');
+    expect(second.logTail).not.toContain('Init Duration');
+    expect(pool.health().runtimes.map((runtime) => runtime.tenantId)).toEqual(['tenant-a']);
+  });
+
+  it("never hands one tenant's invocation to another tenant's runtime, even an idle one", async () => {
+    const { pool } = makePool({ tenancy: 'perTenant', size: 2 });
+    const seen: Record<string, Set<number>> = { 'tenant-a': new Set(), 'tenant-b': new Set() };
+    for (let round = 0; round < 3; round += 1) {
+      for (const tenantId of Object.keys(seen)) {
+        const body = json(await invoke(pool, {}, tenantId));
+        expect(body.tenantId).toBe(tenantId);
+        seen[tenantId]!.add(body.pid as number);
+      }
+    }
+    expect([seen['tenant-a']!.size, seen['tenant-b']!.size]).toEqual([1, 1]);
+    expect([...seen['tenant-a']!].filter((pid) => seen['tenant-b']!.has(pid))).toEqual([]);
+  });
+
+  it('retires the least recently used idle runtime, every process of it, when another tenant needs its slot', async () => {
+    const { pool } = makePool({ tenancy: 'perTenant', size: 2 });
+    const pidOf = async (tenantId: string): Promise<number> => json(await invoke(pool, {}, tenantId)).pid as number;
+    const a = await pidOf('tenant-a');
+    const b = await pidOf('tenant-b');
+    expect(await pidOf('tenant-a')).toBe(a);
+    // Two runtimes at most: tenant-c takes the place of tenant-b, the one idle longest.
+    const c = await pidOf('tenant-c');
+    expect(new Set([a, b, c]).size).toBe(3);
+    expect(isAlive(b)).toBe(false);
+    expect(isAlive(a)).toBe(true);
+    expect(pool.health().runtimes.map((runtime) => runtime.tenantId).sort()).toEqual(['tenant-a', 'tenant-c']);
+    // tenant-b comes back to a new runtime (cold), never to one another tenant used.
+    const again = await pidOf('tenant-b');
+    expect([a, c]).not.toContain(again);
+    expect(isAlive(a)).toBe(false);
+    expect(pool.health().runtimes).toHaveLength(2);
+  });
+
+  it("starts another runtime for a tenant's concurrent invocation instead of queueing it behind the busy one", async () => {
+    const { pool } = makePool({ tenancy: 'perTenant', size: 2 });
+    const [slow, fast] = await Promise.all([invoke(pool, { fake: 'sleep', seconds: 1.5 }, 'tenant-a'), invoke(pool, {}, 'tenant-a')]);
+    expect(json(slow).pid).not.toBe(json(fast).pid);
+    expect(pool.health().runtimes.map((runtime) => runtime.tenantId)).toEqual(['tenant-a', 'tenant-a']);
+  });
+
+  it("makes a tenant wait for a free slot rather than use another tenant's busy runtime", async () => {
+    const { pool } = makePool({ tenancy: 'perTenant', size: 1 });
+    const busy = invoke(pool, { fake: 'sleep', seconds: 1 }, 'tenant-a');
+    await waitFor(() => pool.health().busy === 1, 'tenant-a to be running');
+    const waiting = invoke(pool, {}, 'tenant-b');
+    expect(pool.health().queued).toBe(1);
+    const [first, second] = await Promise.all([busy, waiting]);
+    expect(json(second).tenantId).toBe('tenant-b');
+    expect(json(second).pid).not.toBe(json(first).pid);
+    expect(isAlive(json(first).pid as number)).toBe(false);
+  });
+
+  it("answers a tenant's invocations with the init failure while that tenant's runtimes fail their init", async () => {
+    const { pool } = makePool({ tenancy: 'perTenant', initEnv: { FAKE_INIT: 'error' } });
+    const outcome = await invoke(pool, {}, 'tenant-a');
+    expect(outcome.kind).toBe('functionError');
+    expect(json(outcome)).toMatchObject({ errorType: 'Runtime.ExitError', errorMessage: expect.stringMatching(/init failed on purpose/) });
   });
 });

@@ -98,7 +98,8 @@ export interface LocalHealth {
   readonly busy: number;
   readonly queued: number;
   readonly tempDirectory: string;
-  readonly runtimes: { slot: number; state: string; pid: number | null; sandboxUid: number | null; restarts: number; invocations: number }[];
+  readonly tenancy: 'perTenant' | 'shared';
+  readonly runtimes: { slot: number; state: string; pid: number | null; sandboxUid: number | null; tenantId: string | null; restarts: number; invocations: number }[];
 }
 
 /** The runtimes' states from GET /local/status (answers even when every runtime is busy). */

@@ -8,7 +8,7 @@ import { createServer, request, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { apiGatewayRequestTime, toProxyEvent } from '../../local/api-gateway';
+import { apiGatewayRequestTime, LOCAL_CALLER_ARN, toProxyEvent } from '../../local/api-gateway';
 import { ArtifactStore, contentTypeFor } from '../../local/artifacts';
 import { ConfigError, loadConfig } from '../../local/config';
 import { parseFunctionName } from '../../local/invoke-api';
@@ -22,6 +22,7 @@ describe('local configuration', () => {
       host: '127.0.0.1',
       port: 3000,
       sandboxConcurrency: 2,
+      tenancy: 'perTenant',
       sandboxPython: 'python3',
       queueLimit: 32,
       functionTimeoutS: 30,
@@ -36,6 +37,7 @@ describe('local configuration', () => {
     [{ PORT: 'abc' }, 'PORT must be a whole number between 0 and 65535 (a TCP port; 0 picks a free one), but it is "abc".'],
     [{ PORT: '70000' }, 'PORT must be between 0 and 65535 (a TCP port; 0 picks a free one), but it is 70000.'],
     [{ SANDBOX_CONCURRENCY: '0' }, 'SANDBOX_CONCURRENCY must be between 1 and 64 (runtimes), but it is 0.'],
+    [{ TENANCY: 'isolated' }, 'TENANCY must be perTenant or shared, but it is "isolated".'],
     [{ HOST: 'example.com' }, 'HOST must be an IP address such as 127.0.0.1 or 0.0.0.0 (or "localhost"), but it is "example.com".'],
     [{ FUNCTION_TIMEOUT_S: '26' }, 'FUNCTION_TIMEOUT_S (26 s) must be at least 2 s above EXECUTOR_MAX_TIMEOUT_MS (25000 ms); raise FUNCTION_TIMEOUT_S to 27 or lower EXECUTOR_MAX_TIMEOUT_MS.'],
     [{ LOCAL_TOKEN: 'short' }, 'LOCAL_TOKEN must be at least 16 characters of letters, digits and . _ ~ + / = -; generate one with `openssl rand -hex 24`.'],
@@ -85,6 +87,8 @@ describe('API Gateway proxy event', () => {
     expect(event.requestContext.requestId).toBe('req-1');
     expect(event.requestContext.stage).toBe('local');
     expect(event.requestContext.identity.sourceIp).toBe('127.0.0.1');
+    // The one local caller, where API Gateway's IAM auth puts the caller: the invoker derives the tenant from it.
+    expect(event.requestContext.identity.userArn).toBe(LOCAL_CALLER_ARN);
   });
 
   it('sends an empty body as null and unknown paths to the catch-all resource', async () => {

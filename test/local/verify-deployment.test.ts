@@ -85,11 +85,11 @@ describe('verify-deployment against the local server', () => {
     }
   });
 
-  it('does not claim tenant isolation the local server does not have', () => {
+  it("verifies that two tenants never share a runtime process, each tenant's requests staying in one warm runtime", () => {
     expect(report.facts.find((entry) => entry.fact.startsWith('two tenants'))).toEqual({
       fact: 'two tenants never share an execution environment',
-      status: 'not verified',
-      detail: 'the local server has no tenant routing yet',
+      status: 'verified',
+      detail: 'tenant A ran in 1, tenant B in 1 environment(s); function tenant isolation mode: PER_TENANT, none shared',
     });
   });
 
@@ -100,6 +100,29 @@ describe('verify-deployment against the local server', () => {
     expect(run.stdout).toMatch(/\nVERIFIED {6}GET \/healthz answers ok through the API - /);
     expect(run.stdout).toMatch(/\n\d+ verified, 0 failed, \d+ not verified\.\n/);
   }, 60_000);
+});
+
+describe('verify-deployment against a local server with TENANCY=shared', () => {
+  let server: RunningServer;
+  let run: { code: number | null; stdout: string };
+
+  beforeAll(async () => {
+    server = await startServer({ env: { TENANCY: 'shared', SANDBOX_CONCURRENCY: '2' } });
+    run = await runVerify(['--endpoint', server.url, '--json']);
+  }, 180_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('fails the tenant isolation fact, and exits 1, when two tenants share a runtime; direct invokes then send no tenant id', () => {
+    const report = JSON.parse(run.stdout) as Report;
+    const tenants = report.facts.find((entry) => entry.fact === 'two tenants never share an execution environment')!;
+    expect(tenants.status).toBe('failed');
+    expect(tenants.detail).toMatch(/^tenant A ran in \d, tenant B in \d environment\(s\); function tenant isolation mode: none; \d shared \(runtime process \d+\)$/);
+    expect(report.facts.find((entry) => entry.fact.startsWith('the executor answers a direct invoke'))!.status).toBe('verified');
+    expect(run.code).toBe(1);
+  });
 });
 
 describe('verify-deployment usage', () => {

@@ -67,6 +67,10 @@ export async function startServer(settings: ServerSettings = {}): Promise<Starte
     SANDBOX_UID_BASE: String(uidBase),
     RUNTIME_LOGS: '0',
     SANDBOX_CONCURRENCY: '2',
+    // The suite (and bench/soak.ts, which starts its servers here) measures a fixed pool of
+    // runtimes that serve any request, from both APIs; tenant routing, which starts runtimes
+    // per tenant on demand, has its own tests (test/local/tenancy.test.ts, runtime-pool.test.ts).
+    TENANCY: 'shared',
     ...settings.env,
   });
   const size = Number(env.SANDBOX_CONCURRENCY);
