@@ -30,7 +30,7 @@ import weakref
 from typing import Any, Optional
 
 from . import (artifacts, cgroups, cleanup, contain, exchange, guard, layers, outcome, policy,
-               procfs, rootfs, secrecy, seccomp_filter, syscalls)
+               procfs, rootfs, seal, secrecy, seccomp_filter, syscalls)
 from .contract import ContractError, empty_response, error_response, validate_request
 from .encoding import encode_result
 from .health import build_report
@@ -96,6 +96,7 @@ class Engine:
         self._prepare_sandbox()       # namespaces, scratch tmpfs, cgroup (a root runtime)
         self.preloads = self._import_preloads()
         self._start_template()        # after every import, before any request
+        self._make_sealer()           # after the template: no worker inherits the keys
         if self.facts.profile is Profile.LAMBDA:
             # What init wrote (the font cache, the state folder) is not needed
             # any more, and the first execution must find /tmp as later ones do.
@@ -148,6 +149,9 @@ class Engine:
             cleanup.remove_tree(path)
 
     def _take_secrets(self) -> None:
+        # Kept in a buffer until the template exists, then turned into keys
+        # (seal.py) that no worker ever inherits, and zeroed.
+        self._seal_secret = secrecy.take_seal_key()
         self.secrets = secrecy.take_secrets()
         # Encoded once: every transient copy would stay readable in freed memory.
         self.secret_bytes = [secret.encode("utf-8", "surrogateescape") for secret in self.secrets]
@@ -503,13 +507,25 @@ class Engine:
         import gc
         gc.collect()
         gc.freeze()
-        self.template = Template.start(self.secrets, self.secret_bytes, self.seccomp_program)
+        buffers = [self._seal_secret] if self._seal_secret is not None else []
+        self.template = Template.start(self.secrets, self.secret_bytes, buffers,
+                                       self.seccomp_program)
         template_stat = procfs.stat(self.template.pid)
         self._template_ticks = template_stat.start_ticks if template_stat else 0
         self.layers["template"] = layers.active(
             "workers are forked from a template made at init, which never holds a request, an "
             "output or a secret; it is verified before each worker and replaced by a fresh "
             "process when a script killed or changed it")
+
+    def _make_sealer(self) -> None:
+        secret, self._seal_secret = self._seal_secret, None
+        if secret is None:
+            self.sealer: Optional[seal.Sealer] = None
+            return
+        try:
+            self.sealer = seal.from_secret(secret.decode("utf-8", "replace"))
+        finally:
+            secrecy.zero_buffer(secret)
 
     # ------------------------------------------------------------------ workers
 

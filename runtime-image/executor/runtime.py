@@ -21,6 +21,7 @@ from typing import Any, Optional
 from .contain import Uncontainable
 from .contract import ContractError, error_response, parse_body
 from .engine import LAMBDA_RESPONSE_LIMIT_BYTES, Engine, RuntimeTampered, TemplateLost
+from .seal import SealError, Sealer
 from .limits import Limits
 
 API_VERSION = "2018-06-01"
@@ -129,18 +130,23 @@ def encode_response(response: dict[str, Any]) -> bytes:
         return json.dumps(response, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
-def fit_response(response: dict[str, Any]) -> bytes:
+# {"sealedResponse":"v1","tag":"<44 characters>","response":...}
+SEAL_ENVELOPE_BYTES = 128
+
+
+def fit_response(response: dict[str, Any], reserved_bytes: int = 0) -> bytes:
     """The encoded response, or an OutputLimit answer when it would not fit in Lambda's 6 MB.
 
     A payload over the limit makes the Runtime API refuse it and the caller
     gets a bare function error; this answer says what happened instead.
     """
+    limit = LAMBDA_RESPONSE_LIMIT_BYTES - reserved_bytes
     payload = encode_response(response)
-    if len(payload) <= LAMBDA_RESPONSE_LIMIT_BYTES:
+    if len(payload) <= limit:
         return payload
     fitted = dict(response, ok=False, result=None, artifacts=[], errorType="OutputLimit",
                   error=(f"The answer would be {len(payload)} bytes, over the "
-                         f"{LAMBDA_RESPONSE_LIMIT_BYTES} bytes a Lambda response can carry; "
+                         f"{limit} bytes a Lambda response can carry; "
                          "return a smaller result, print less, or call through the API so "
                          "that files come back as links."), traceback=None)
     for stream in ("stdout", "stderr"):
@@ -158,12 +164,36 @@ def log(level: str, message: str, **fields: Any) -> None:
     sys.stdout.flush()
 
 
-def handle(engine: Engine, invocation: Invocation) -> dict[str, Any]:
+NOT_SEALABLE = ("The invoker sealed this request, but this executor has no EXECUTOR_SEAL_KEY: "
+                "give both functions the same key.")
+
+
+def handle(engine: Engine, invocation: Invocation) -> tuple[bytes, dict[str, Any]]:
+    """The payload to post for one invocation (signed when it came sealed) and the response."""
+    nonce: Optional[bytes] = None
     try:
-        event = parse_body(invocation.body)
+        event: Any = parse_body(invocation.body)
     except ContractError as error:
-        return error_response(invocation.request_id, error.error_type, error.message)
-    return engine.execute(event, invocation.request_id, invocation.deadline_ms)
+        event, response = None, error_response(invocation.request_id, error.error_type,
+                                               error.message)
+    else:
+        response = {}
+    if event is not None and Sealer.is_sealed(event):
+        if engine.sealer is None:
+            event, response = None, error_response(invocation.request_id, "InternalError",
+                                                   NOT_SEALABLE)
+        else:
+            try:
+                event, nonce = engine.sealer.open(event)
+            except SealError as error:
+                event, response = None, error_response(
+                    invocation.request_id, "InternalError",
+                    f"The executor could not open the request: {error}.")
+    if event is not None:
+        response = engine.execute(event, invocation.request_id, invocation.deadline_ms)
+    if nonce is None or engine.sealer is None:
+        return fit_response(response), response
+    return engine.sealer.sign(fit_response(response, SEAL_ENVELOPE_BYTES), nonce), response
 
 
 # Set by the SIGTERM handler. Its SystemExit is lost when the signal lands in
@@ -194,7 +224,7 @@ def _invoke_once(client: RuntimeClient, engine: Engine) -> None:
         os.environ.pop("_X_AMZN_TRACE_ID", None)
     started = time.perf_counter()
     try:
-        response = handle(engine, invocation)
+        payload, response = handle(engine, invocation)
     except Uncontainable:
         raise  # never answer: the caller of serve() exits and Lambda resets the environment
     except Exception as error:  # noqa: BLE001 - an executor fault goes to /error
@@ -204,7 +234,7 @@ def _invoke_once(client: RuntimeClient, engine: Engine) -> None:
                      f"The executor failed: {type(error).__name__}: {error}")
         return
     try:
-        client.respond(invocation.request_id, fit_response(response))
+        client.respond(invocation.request_id, payload)
     except AnsweredElsewhere as error:
         log("ERROR", "another process answered this invocation before the runtime did; a "
             "script reached the Runtime API", requestId=invocation.request_id,
@@ -212,7 +242,7 @@ def _invoke_once(client: RuntimeClient, engine: Engine) -> None:
         return
     log("INFO", "execution finished", requestId=response.get("requestId"),
         ok=response.get("ok"), errorType=response.get("errorType"),
-        durationMs=response.get("durationMs"),
+        durationMs=response.get("durationMs"), sealed=payload.startswith(b'{"sealedResponse"'),
         totalMs=round((time.perf_counter() - started) * 1000, 3))
 
 

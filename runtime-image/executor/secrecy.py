@@ -15,20 +15,35 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, Optional
 
 from . import procfs, syscalls
 
+SEAL_KEY_VARIABLE = "EXECUTOR_SEAL_KEY"
 SECRET_VARIABLES = (
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
     "AWS_ACCESS_KEY_ID",
     "AWS_LAMBDA_RUNTIME_API",
+    SEAL_KEY_VARIABLE,
 )
-# The runtime never needs these.
-CREDENTIAL_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
+# Removed from the environment: the runtime never needs the credentials, and
+# it takes the seal key (seal.py) before they go.
+CREDENTIAL_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID",
+                        SEAL_KEY_VARIABLE)
 # Values shorter than this would turn ordinary output into "[REDACTED]".
 MIN_SECRET_LENGTH = 8
+
+def take_seal_key() -> Optional[bytearray]:
+    """The seal key's bytes, copied into a buffer this process can zero later."""
+    raw = getattr(os.environ, "_data", {}).get(SEAL_KEY_VARIABLE.encode())
+    return None if not raw else bytearray(raw)
+
+
+def zero_buffer(buffer: bytearray) -> None:
+    for index in range(len(buffer)):
+        buffer[index] = 0
+
 
 def take_secrets() -> list[str]:
     """Keep one copy of each secret value (for redaction) and destroy the credentials.
@@ -82,8 +97,11 @@ def _wipe_str(value: str) -> None:
     syscalls.zero_memory(start, len(value))
 
 
-def scrub_inherited_copies(secrets: list[str], secret_bytes: list[bytes]) -> None:
+def scrub_inherited_copies(secrets: list[str], secret_bytes: list[bytes],
+                           buffers: list[bytearray]) -> None:
     """In a fresh template, overwrite the copies of secrets it inherited by fork."""
+    for buffer in buffers:
+        zero_buffer(buffer)
     for key in list(os.environ):
         syscalls.zero_c_string(syscalls.getenv_pointer(key.encode()))
     data = getattr(os.environ, "_data", {})

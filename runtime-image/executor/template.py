@@ -58,7 +58,7 @@ class Template:
         self.gone = False
 
     @classmethod
-    def start(cls, secrets: list[str], secret_bytes: list[bytes],
+    def start(cls, secrets: list[str], secret_bytes: list[bytes], buffers: list[bytearray],
               seccomp_program: Optional[bytes]) -> "Template":
         """Fork the template; call once init is done and before any request."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -66,7 +66,7 @@ class Template:
         if pid == 0:
             try:
                 ours.close()
-                _serve(theirs, secrets, secret_bytes, seccomp_program)
+                _serve(theirs, secrets, secret_bytes, buffers, seccomp_program)
             finally:
                 os._exit(worker.SETUP_FAILED_EXIT)
         theirs.close()
@@ -137,7 +137,7 @@ class Template:
 
 
 def _serve(channel: socket.socket, secrets: list[str], secret_bytes: list[bytes],
-           seccomp_program: Optional[bytes]) -> NoReturn:
+           buffers: list[bytearray], seccomp_program: Optional[bytes]) -> NoReturn:
     """The template's loop: wait for an order, check itself, fork the worker, report."""
     # Every object that exists now stays for good: frozen, no collection
     # ever finalises one (a stray file object would close a descriptor
@@ -146,7 +146,7 @@ def _serve(channel: socket.socket, secrets: list[str], secret_bytes: list[bytes]
     keep = channel.fileno()
     os.closerange(3, keep)
     os.closerange(keep + 1, _MAX_FD)
-    secrecy.scrub_inherited_copies(secrets, secret_bytes)
+    secrecy.scrub_inherited_copies(secrets, secret_bytes, buffers)
     signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
     syscalls.set_name("executor-tmpl")
     worker.prepare_template()

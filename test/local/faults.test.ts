@@ -68,7 +68,9 @@ describe('runtime faults under the local server', () => {
   });
 
   it('refuses work beyond the runtimes and QUEUE_LIMIT with a clean JSON error while the rest complete', async () => {
-    const script = { script: 'import time\ntime.sleep(1.5)\nprint("ok")', timeoutMs: 3000 };
+    // Long enough that both runtimes are busy at once even when the second
+    // one (created on demand for this tenant) takes seconds to start.
+    const script = { script: 'import time\ntime.sleep(5)\nprint("ok")', timeoutMs: 9000 };
     const started = [postExecute(server.url, script), postExecute(server.url, script)];
     // 'busy' exactly: a runtime still recycling after an earlier request ('finishing') frees up within milliseconds.
     await waitUntil(async () => (await localHealth(server.url)).runtimes.filter((runtime) => runtime.state === 'busy').length === 2, 'both runtimes to run a script');

@@ -1,0 +1,90 @@
+"""Sealed invocations (seal.py): only the key's holders can read a request or answer it."""
+
+from __future__ import annotations
+
+import json
+import os
+import unittest
+
+from executor.seal import SealError, Sealer, from_secret
+
+from .runtime_api import RuntimeApi
+from .test_runtime import start_runtime, stop_runtime
+
+KEY = "k" * 40
+
+
+class SealTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.sealer = Sealer(KEY.encode())
+        self.nonce = os.urandom(16)
+
+    def test_a_sealed_request_opens_to_the_same_event_and_hides_it(self) -> None:
+        event = {"script": "def main():\n    return 'needle-1234'", "input": [1, 2]}
+        sealed = self.sealer.seal(event, self.nonce)
+        self.assertNotIn("needle-1234", json.dumps(sealed))
+        self.assertEqual(self.sealer.open(sealed), (event, self.nonce))
+
+    def test_altered_or_foreign_requests_do_not_open(self) -> None:
+        sealed = self.sealer.seal({"script": "pass"}, self.nonce)
+        flipped = dict(sealed, ciphertext=sealed["ciphertext"][:-4] + "AAA=")
+        for case in (flipped, Sealer(b"another key of forty characters, at least").seal(
+                {"script": "pass"}, self.nonce), dict(sealed, sealed="v0"), {"sealed": "v1"}):
+            with self.subTest(case=str(case)[:60]):
+                with self.assertRaises(SealError):
+                    self.sealer.open(case)
+
+    def test_an_answer_verifies_only_for_its_own_request_and_key(self) -> None:
+        response = b'{"ok":true,"result":1}'
+        signed = self.sealer.sign(response, self.nonce)
+        self.assertEqual(self.sealer.verify(signed, self.nonce), response)
+        self.assertIsNone(self.sealer.verify(signed, os.urandom(16)))
+        self.assertIsNone(Sealer(b"x" * 40).verify(signed, self.nonce))
+        self.assertIsNone(self.sealer.verify(signed.replace(b"1}", b"2}"), self.nonce))
+        self.assertIsNone(self.sealer.verify(response, self.nonce))
+
+    def test_a_short_key_is_refused(self) -> None:
+        with self.assertRaises(SealError):
+            from_secret("short")
+        self.assertIsNone(from_secret(None))
+
+
+class SealedRuntimeTest(unittest.TestCase):
+    """The real runtime loop with EXECUTOR_SEAL_KEY set."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.api = RuntimeApi()
+        cls.process = start_runtime(cls.api, EXECUTOR_SEAL_KEY=KEY, EXECUTOR_PRELOADS="")
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        stop_runtime(cls.process)
+        cls.api.close()
+
+    def invoke(self, body: bytes) -> bytes:
+        return self.api.invoke(body, timeout_s=60).body
+
+    def test_sealed_requests_get_signed_answers(self) -> None:
+        sealer = Sealer(KEY.encode())
+        nonce = os.urandom(16)
+        payload = self.invoke(json.dumps(sealer.seal(
+            {"script": "import os\ndef main():\n    return sorted(os.environ)"}, nonce)).encode())
+        response = json.loads(sealer.verify(payload, nonce) or b"null")
+        self.assertTrue(response["ok"], payload[:500])
+        self.assertNotIn("EXECUTOR_SEAL_KEY", response["result"])
+
+    def test_direct_invokes_stay_plain(self) -> None:
+        response = json.loads(self.invoke(b'{"script": "def main():\\n    return 2"}'))
+        self.assertEqual(response["result"], 2)
+
+    def test_a_request_sealed_with_another_key_is_an_internal_error(self) -> None:
+        other = Sealer(b"not the runtime's key, but long enough!")
+        response = json.loads(self.invoke(json.dumps(other.seal({"script": "pass"},
+                                                                os.urandom(16))).encode()))
+        self.assertEqual(response["errorType"], "InternalError")
+        self.assertIn("integrity check", response["error"])
+
+
+if __name__ == "__main__":
+    unittest.main()
