@@ -2,10 +2,13 @@
  * `npm run bench`: measures the executor on this machine and writes
  * bench/REPORT.md from scratch.
  *
- *   1. engine level (bench/engine_bench.py, Python, no HTTP): our engine,
- *      fork-per-request, spawn-per-request, in-process exec; init, memory
+ *   1. cost (bench/cost_bench.py, Python, no HTTP): CPU per execution of the
+ *      whole process tree in both profiles, side by side with a fresh
+ *      interpreter per request, in-process exec() and the fork floor; init,
+ *      memory, latency through a Runtime API emulator
  *   2. through the local server (bench/server-bench.mjs): latency, Invoke API,
- *      throughput matrix
+ *      throughput matrix; with BENCH_BASELINE_REF=<git ref>, the same latency
+ *      series against that version of the server, in the same run
  *   3. the report (bench/report.mjs)
  *
  * Environment: BENCH_PYTHON (default /usr/bin/python3 when it exists, else
@@ -25,9 +28,11 @@ import { benchScale } from './stats.mjs';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const REPO_ROOT = resolve(BENCH_DIR, '..');
-// Dedicated sandbox uids: an engine sweeps every process of its uid, so the
-// bench must never share one with tests running at the same time.
+// Dedicated uids: a Lambda-profile runtime kills every other process of its
+// uid at start, so the bench must never share one with tests running at once.
 const ENGINE_UID_BASE = 64100;
+/** Pause between sequential latency requests: the runtime recycles (tens of ms) before the next. */
+const IDLE_GAP_MS = 150;
 const SERVER_UID_BASE = 64200;
 
 function log(message) {
@@ -36,7 +41,7 @@ function log(message) {
 
 /**
  * As root on Linux, run the whole bench in a private mount namespace with an
- * empty tmpfs on /tmp: the engine lists and wipes /tmp after every execution,
+ * empty tmpfs on /tmp: runtimes remove what executions leave in /tmp,
  * so other programs' temp files would both skew the numbers and be at risk,
  * and a fresh Lambda environment's /tmp is empty too.
  */
@@ -87,16 +92,11 @@ function machineDetails(python) {
   };
 }
 
-function runEngineBench(python, outPath) {
+function runCostBench(python, outPath) {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(python, [join(BENCH_DIR, 'engine_bench.py'), 'engine', outPath], {
+    const child = spawn(python, [join(BENCH_DIR, 'cost_bench.py'), outPath], {
       cwd: REPO_ROOT,
-      env: {
-        ...process.env,
-        PYTHONPATH: join(REPO_ROOT, 'runtime-image'),
-        BENCH_UID_BASE: String(ENGINE_UID_BASE),
-        PYTHONDONTWRITEBYTECODE: '1',
-      },
+      env: { ...process.env, BENCH_UID_BASE: String(ENGINE_UID_BASE), PYTHONDONTWRITEBYTECODE: '1' },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     child.on('error', reject);
@@ -104,17 +104,21 @@ function runEngineBench(python, outPath) {
       if (code === 0) {
         resolvePromise(JSON.parse(readFileSync(outPath, 'utf8')));
       } else {
-        reject(new Error(`The engine benchmark (${python} bench/engine_bench.py) failed with code ${code}, signal ${signal}; see its output above.`));
+        reject(new Error(`The cost benchmark (${python} bench/cost_bench.py) failed with code ${code}, signal ${signal}; see its output above.`));
       }
     });
   });
 }
 
-/** Requests the server phase sends: the same scripts as the engine phase. */
-function serverRequests(engine) {
+/** Requests the server phase sends: the same scripts as the cost phase. */
+function serverRequests(python) {
+  const probe = spawnSync(python, ['-c', 'import json, sys; sys.path.insert(0, "bench"); import cost_bench as c; print(json.dumps({"trivial": c.TRIVIAL, "pandas": c.PANDAS, "input": c.PANDAS_INPUT}))'], {
+    cwd: REPO_ROOT, encoding: 'utf8',
+  });
+  const scripts = JSON.parse(probe.stdout);
   return {
-    trivial: JSON.stringify({ script: engine.scripts.trivial.script }),
-    pandas: JSON.stringify({ script: engine.scripts.pandas.script, input: engine.scripts.pandas.input }),
+    trivial: JSON.stringify({ script: scripts.trivial }),
+    pandas: JSON.stringify({ script: scripts.pandas, input: scripts.input }),
   };
 }
 
@@ -131,6 +135,9 @@ async function main() {
     renderOnly();
     return;
   }
+  if (process.getuid?.() !== 0) {
+    throw new Error('npm run bench measures CPU per execution in cgroups and runs the Lambda profile\'s namespaces: run it as root.');
+  }
   if (reexecWithPrivateTmp()) {
     return;
   }
@@ -142,30 +149,25 @@ async function main() {
   log(`python ${machine.python}; scale ${benchScale()}; load ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
 
   const scratch = mkdtempSync(join(os.tmpdir(), 'bench-'));
-  let engine;
+  let cost;
   try {
-    engine = await runEngineBench(python, join(scratch, 'engine.json'));
+    cost = await runCostBench(python, join(scratch, 'cost.json'));
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
-  loadAverage.push({ phase: 'after engine phase', loadAverage: os.loadavg() });
-  const engineS = (performance.now() - started) / 1000;
+  loadAverage.push({ phase: 'after the cost phase', loadAverage: os.loadavg() });
 
-  // Idle gap for the sequential latency runs: long enough for the runtime to
-  // recycle and the next worker to park, judged from the engine's own numbers.
-  const cycleMs = (engine.asBuilt.pandas.recycle.p95Ms ?? 100) + (engine.asBuilt.pandas.refill.p95Ms ?? 100);
-  const idleGapMs = Math.round(Math.min(400, Math.max(50, cycleMs * 1.25)));
   const server = await serverPhase({
-    repoRoot: REPO_ROOT, python, requests: serverRequests(engine), idleGapMs, uidBase: SERVER_UID_BASE,
+    repoRoot: REPO_ROOT, python, requests: serverRequests(python), idleGapMs: IDLE_GAP_MS, uidBase: SERVER_UID_BASE,
+    baselineRef: process.env.BENCH_BASELINE_REF,
   });
   loadAverage.push(...server.loadAverage, { phase: 'end', loadAverage: os.loadavg() });
 
   const totalS = (performance.now() - started) / 1000;
-  const phaseS = { engine: engineS, server: totalS - engineS };
-  const report = renderReport({ startedAt, totalS, phaseS, machine, loadAverage, engine, server, scale: benchScale() });
+  const data = { startedAt, totalS, machine, loadAverage, cost, server, scale: benchScale() };
   const outPath = process.env.BENCH_OUT ? resolve(process.env.BENCH_OUT) : join(BENCH_DIR, 'REPORT.md');
-  writeFileSync(outPath, report);
-  writeFileSync(outPath.replace(/\.md$/, '.json'), `${JSON.stringify({ startedAt, totalS, phaseS, machine, loadAverage, engine, server, scale: benchScale() }, null, 1)}\n`);
+  writeFileSync(outPath, renderReport(data));
+  writeFileSync(outPath.replace(/\.md$/, '.json'), `${JSON.stringify(data, null, 1)}\n`);
   log(`wrote ${outPath} in ${totalS.toFixed(0)} s`);
 }
 

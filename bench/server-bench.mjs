@@ -4,7 +4,7 @@
  * concurrencies, one server per SANDBOX_CONCURRENCY value. Loopback only,
  * ephemeral ports, keep-alive agents, bounded counts and time caps.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -85,7 +85,12 @@ function post(agent, url, path, body) {
     const started = performance.now();
     const request = http.request(
       `${url}${path}`,
-      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': payload.length } },
+      {
+        method: 'POST',
+        agent,
+        // The Invoke API needs a tenant id in the default tenancy (perTenant), as Lambda does.
+        headers: { 'content-type': 'application/json', 'content-length': payload.length, ...(path === INVOKE_PATH ? { 'x-amz-tenant-id': 'bench' } : {}) },
+      },
       (response) => {
         const chunks = [];
         response.on('data', (chunk) => chunks.push(chunk));
@@ -180,7 +185,40 @@ export async function measureThroughput({ url, body, clientConcurrency, count, c
  * The whole server phase. Latency runs on the server with the default
  * SANDBOX_CONCURRENCY (2); throughput on every configured value.
  */
-export async function serverPhase({ repoRoot, python, requests, idleGapMs, uidBase }) {
+/** Latency series against another version of the repository (a git worktree at `ref`), for side-by-side numbers. */
+async function baselineLatency({ repoRoot, python, requests, idleGapMs, uidBase, ref }) {
+  const scale = benchScale();
+  const tree = join(os.tmpdir(), `bench-baseline-${process.pid}`);
+  const git = (...args) => {
+    const result = spawnSync('git', args, { cwd: repoRoot, encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`git ${args.join(' ')} failed: ${result.stderr}`);
+  };
+  git('worktree', 'add', '--detach', tree, ref);
+  try {
+    const installed = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: tree, encoding: 'utf8' });
+    if (installed.status !== 0) throw new Error(`npm ci in the baseline tree failed: ${installed.stderr.slice(-500)}`);
+    log(`starting the local server of ${ref}`);
+    const server = await startServer({ repoRoot: tree, python, sandboxConcurrency: 2, uidBase });
+    try {
+      const result = { ref, latency: {}, invoke: {} };
+      for (const [name, body] of Object.entries(requests)) {
+        result.latency[name] = await measureLatency({
+          url: server.url, path: '/execute', body, count: Math.max(5, Math.round(150 * scale)), capMs: 8_000 * scale, idleGapMs,
+        });
+      }
+      result.invoke.pandas = await measureLatency({
+        url: server.url, path: INVOKE_PATH, body: requests.pandas, count: Math.max(5, Math.round(150 * scale)), capMs: 8_000 * scale, idleGapMs,
+      });
+      return result;
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    git('worktree', 'remove', '--force', tree);
+  }
+}
+
+export async function serverPhase({ repoRoot, python, requests, idleGapMs, uidBase, baselineRef }) {
   const scale = benchScale();
   const results = { servers: [], latency: {}, invoke: {}, loadAverage: [] };
   const sandboxLevels = [1, 2, 4];
@@ -213,6 +251,9 @@ export async function serverPhase({ repoRoot, python, requests, idleGapMs, uidBa
     } finally {
       await server.stop();
     }
+  }
+  if (baselineRef) {
+    results.baseline = await baselineLatency({ repoRoot, python, requests, idleGapMs, uidBase: uidBase + 50, ref: baselineRef });
   }
   return results;
 }

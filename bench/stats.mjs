@@ -1,5 +1,5 @@
 /**
- * Summaries of latency series, the same definitions as bench/engine_bench.py:
+ * Summaries of latency series, the same definitions as bench/cost_bench.py:
  * median, p95 by nearest rank, min and max, all in milliseconds.
  */
 

@@ -118,6 +118,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="host:port of the real Runtime API (default: $AWS_LAMBDA_RUNTIME_API)")
     parser.add_argument("--memory-mb", type=int, default=256, help="the function's memory size")
     parser.add_argument("--tmp-mb", type=int, default=512, help="size of /tmp (ephemeral storage)")
+    parser.add_argument("--cpu-cgroup-procs", help="a cgroup.procs file the environment joins, "
+                        "so that a benchmark can read the CPU of exactly its processes")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.command and args.command[0] == "--":
@@ -197,6 +199,9 @@ def _environment(args: argparse.Namespace, channel: socket.socket, cgroup: Optio
     """In the child: the new namespaces, the Runtime API listener, then pid 1."""
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, "prctl(PR_SET_PDEATHSIG)")
     loop_device = _ephemeral_storage(args.tmp_mb)
+    if args.cpu_cgroup_procs:
+        with open(args.cpu_cgroup_procs, "w") as handle:
+            handle.write(str(os.getpid()))
     if cgroup:
         with open(os.path.join(cgroup, "cgroup.procs"), "w") as handle:
             handle.write(str(os.getpid()))

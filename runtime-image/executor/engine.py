@@ -475,7 +475,9 @@ class Engine:
                 report[name] = {"loaded": True, "version": str(getattr(module, "__version__", ""))}
             except Exception as error:  # noqa: BLE001 - a missing preload is reported, not fatal
                 report[name] = {"loaded": False, "error": str(error) or type(error).__name__}
-        for name in ("ctypes", "inspect", "asyncio", "subprocess"):
+        # What every worker uses anyway; asyncio and subprocess are left to the
+        # scripts that need them (tens of milliseconds each at init).
+        for name in ("ctypes", "inspect"):
             importlib.import_module(name)
         policy.preload_builtin_modules()
         mimetypes.init()
@@ -505,7 +507,6 @@ class Engine:
         # worker's collector skips them instead of touching (and copying)
         # every page of the inherited heap.
         import gc
-        gc.collect()
         gc.freeze()
         buffers = [self._seal_secret] if self._seal_secret is not None else []
         self.template = Template.start(self.secrets, self.secret_bytes, buffers,

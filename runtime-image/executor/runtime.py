@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -66,6 +67,10 @@ class RuntimeClient:
             if self.connection is None:
                 # The /next call blocks until an invocation arrives: no timeout.
                 self.connection = http.client.HTTPConnection(self.host, self.port, timeout=None)
+                self.connection.connect()
+                # Small writes go out at once instead of waiting on the
+                # server's delayed ACK.
+                self.connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
                 self.connection.request(method, path, body=body, headers=headers or {})
                 answer = self.connection.getresponse()

@@ -30,7 +30,7 @@ from typing import Any, NoReturn, Optional
 
 from . import procfs, seccomp_filter, secrecy, syscalls, worker
 
-ORDER_MAX_BYTES = 1 << 20
+ORDER_MAX_BYTES = 1 << 16
 WORKER_FDS = 4
 NAMESPACE_FDS = 3
 # Forking takes milliseconds; this only bounds a template that stopped
