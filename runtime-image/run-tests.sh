@@ -41,6 +41,15 @@ fi
 # sandbox uid, namespaces, a cgroup and seccomp)...
 status=0
 "$PYTHON" -m unittest discover -s tests -t . || status=1
+# The interpreter on PATH, when it is another one (a pyenv build under a
+# closed /root, say), must serve workers too: what `npm start` may pick.
+OTHER="$(command -v python3 || true)"
+if [ -n "$OTHER" ] && [ "$("$OTHER" -c 'import sys; print(sys.executable)')" != \
+    "$("$PYTHON" -c 'import sys; print(sys.executable)')" ]; then
+  echo "run-tests.sh: the engine again with $OTHER" >&2
+  "$OTHER" -m unittest tests.test_rootfs tests.test_engine.ScriptSemanticsTest \
+    tests.test_engine.ErrorTypesTest tests.test_engine.OutputCaptureTest || status=1
+fi
 # ...and the exploit corpus again in the Lambda profile (one uid, no
 # namespaces, no seccomp: local/lambda-profile.py), where it must hold too.
 if [ "$(id -u)" -eq 0 ]; then

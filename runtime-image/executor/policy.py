@@ -26,6 +26,7 @@ import importlib
 import os
 import socket
 import sys
+import types
 import warnings
 from typing import Any, Callable, NoReturn
 
@@ -62,7 +63,6 @@ _REFUSED_EVENTS = {
     "ctypes.cdata/buffer": "reading or writing raw memory through ctypes is not allowed",
     "ctypes.string_at": "reading raw memory through ctypes is not allowed",
     "ctypes.wstring_at": "reading raw memory through ctypes is not allowed",
-    "code.__new__": "building code objects by hand is not allowed",
     "socket.getaddrinfo": "network access (DNS lookups) is not allowed",
     "socket.gethostbyname": "network access (DNS lookups) is not allowed",
     "socket.gethostbyaddr": "network access (DNS lookups) is not allowed",
@@ -105,11 +105,17 @@ def preload_builtin_modules() -> None:
 
     Then no script ever needs _imp.create_builtin, which re-creates a module
     with its original functions and raises no audit event, so the policy can
-    replace it with a refusal.
+    replace it with a refusal. The protected modules a build ships as
+    extensions (_posixsubprocess in lib-dynload, for one) are loaded too, so
+    that the standard modules that need them (subprocess, asyncio) still
+    import in a worker, where importing a protected module afresh is refused;
+    the test modules stay unloaded, so that no script reaches them at all.
     """
+    wanted = set(sys.builtin_module_names)
+    wanted.update(name for name in _PROTECTED_MODULES if not name.startswith("_test"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # spwd, on 3.11 and 3.12
-        for name in sys.builtin_module_names:
+        for name in sorted(wanted):
             try:
                 importlib.import_module(name)
             except ImportError:
@@ -153,6 +159,10 @@ def _make_hook(workdir: str, writable_roots: tuple[str, ...]) -> Callable[[str, 
     workdir_prefix = workdir.rstrip("/") + "/"
     writable = tuple(root.rstrip("/") + "/" for root in writable_roots) + (workdir_prefix,)
     marshal_callers = frozenset(("_compile_bytecode",))
+    # types.coroutine only sets a flag on an existing function's code (the
+    # standard library's asyncio does so at import); any other caller is
+    # building code objects by hand.
+    coroutine_code = types.coroutine.__code__
     loader_path_ok = _genuine_loader_check(writable)
 
     def refuse(sentence: str) -> NoReturn:
@@ -220,6 +230,9 @@ def _make_hook(workdir: str, writable_roots: tuple[str, ...]) -> Callable[[str, 
             caller = get_frame(1)
             if caller.f_code.co_name not in marshal_callers or not loader_path_ok(caller):
                 refuse("loading code objects with marshal is not allowed")
+        elif event == "code.__new__":
+            if get_frame(1).f_code is not coroutine_code:
+                refuse("building code objects by hand is not allowed")
         elif event == "socket.__new__":
             if args[1] != unix:
                 refuse("network access (creating a network socket) is not allowed")

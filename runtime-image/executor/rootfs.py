@@ -13,6 +13,12 @@ Layout (runtime's view -> worker's view):
   (a new procfs, hidepid=invisible) -> /proc   other uids' processes are invisible
   (an empty read-only tmpfs)        -> /sys    no host devices or network facts
   (an empty read-only tmpfs)        -> /run    no host daemon's unix socket
+  (a read-only tmpfs)               -> a directory others cannot enter that
+                                       holds the interpreter (a pyenv under
+                                       /root): only the interpreter's own
+                                       directories are bound inside it, so
+                                       the sandbox uid can import from them
+                                       and sees nothing else of that home
   network: a namespace with only a loopback device that is down (so no
   abstract unix socket of the host either)
   System V IPC: a namespace of its own, which the runtime also joins so that
@@ -23,6 +29,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
+from typing import Dict, List, Optional
 
 from . import syscalls
 
@@ -122,6 +130,7 @@ def _prepare(scratch: str) -> None:
                        "binding the scratch shm at /dev/shm")
     syscalls.mount(os.path.join(scratch, "tmp"), "/tmp", None, syscalls.MS_BIND, None,
                    "binding the scratch tmp at /tmp")
+    _open_closed_homes(interpreter_paths())
     _read_only_everywhere()
     for target in ("/tmp", "/dev/shm"):
         if os.path.isdir(target):
@@ -162,3 +171,56 @@ def _read_only_everywhere() -> None:
         except OSError:
             if point == "/":
                 raise
+
+
+def interpreter_paths() -> List[str]:
+    """The directories a worker imports from: the prefixes and sys.path."""
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    candidates = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
+                  os.path.dirname(os.path.realpath(sys.executable)), package_root}
+    candidates.update(path for path in sys.path if path.startswith("/"))
+    return sorted({os.path.realpath(path) for path in candidates if os.path.isdir(path)})
+
+
+def closed_ancestor(path: str) -> Optional[str]:
+    """The outermost directory above path that other users cannot enter."""
+    current = "/"
+    for part in path.strip("/").split("/")[:-1]:
+        current = os.path.join(current, part)
+        if not os.stat(current).st_mode & 0o001:
+            return current
+    return None
+
+
+def _open_closed_homes(paths: List[str]) -> None:
+    """Let the sandbox uid reach an interpreter that lives in a closed home.
+
+    A root runtime whose Python is under /root (pyenv's default) would give
+    workers, which run as another uid, an interpreter that cannot import
+    anything it had not loaded before the switch. The closed directory is
+    replaced, in the workers' namespace only, by a tmpfs holding binds of
+    just the interpreter's directories; the rest of that home stays out of
+    sight, which is also what its owner meant by closing it.
+    """
+    wanted: Dict[str, List[str]] = {}
+    for path in paths:
+        ancestor = closed_ancestor(path)
+        if ancestor is None:
+            continue
+        kept = wanted.setdefault(ancestor, [])
+        if any(path == other or path.startswith(other + "/") for other in kept):
+            continue
+        kept[:] = [other for other in kept if not other.startswith(path + "/")] + [path]
+    for ancestor in sorted(wanted):
+        sources = {path: os.open(path, os.O_PATH | os.O_CLOEXEC) for path in wanted[ancestor]}
+        try:
+            syscalls.mount("tmpfs", ancestor, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV,
+                           "size=64k,mode=0755", f"covering {ancestor}, which others cannot enter")
+            for path, fd in sources.items():
+                os.makedirs(path, mode=0o755, exist_ok=True)
+                syscalls.mount(f"/proc/self/fd/{fd}", path, None,
+                               syscalls.MS_BIND | syscalls.MS_REC, None,
+                               f"binding {path} inside the covered {ancestor}")
+        finally:
+            for fd in sources.values():
+                os.close(fd)

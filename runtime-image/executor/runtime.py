@@ -176,25 +176,23 @@ NOT_SEALABLE = ("The invoker sealed this request, but this executor has no EXECU
 def handle(engine: Engine, invocation: Invocation) -> tuple[bytes, dict[str, Any]]:
     """The payload to post for one invocation (signed when it came sealed) and the response."""
     nonce: Optional[bytes] = None
+    response: Optional[dict[str, Any]] = None
     try:
         event: Any = parse_body(invocation.body)
     except ContractError as error:
-        event, response = None, error_response(invocation.request_id, error.error_type,
-                                               error.message)
-    else:
-        response = {}
-    if event is not None and Sealer.is_sealed(event):
+        response = error_response(invocation.request_id, error.error_type, error.message)
+    if response is None and Sealer.is_sealed(event):
         if engine.sealer is None:
-            event, response = None, error_response(invocation.request_id, "InternalError",
-                                                   NOT_SEALABLE)
+            response = error_response(invocation.request_id, "InternalError", NOT_SEALABLE)
         else:
             try:
                 event, nonce = engine.sealer.open(event)
             except SealError as error:
-                event, response = None, error_response(
-                    invocation.request_id, "InternalError",
-                    f"The executor could not open the request: {error}.")
-    if event is not None:
+                response = error_response(invocation.request_id, "InternalError",
+                                          f"The executor could not open the request: {error}.")
+    if response is None:
+        # Any JSON at all, null included, goes to the engine, whose
+        # validation answers every malformed event with InvalidRequest.
         response = engine.execute(event, invocation.request_id, invocation.deadline_ms)
     if nonce is None or engine.sealer is None:
         return fit_response(response), response

@@ -89,6 +89,9 @@ class RuntimeLoopTest(unittest.TestCase):
             (b'{"script": "pass", "input": ' + b"[" * 5000 + b"]" * 5000 + b"}",
              "Request body must not be nested more than 64 levels deep"),
             (b'{"script": ""}', "'script' must not be empty"),
+            (b"null", "Request body must be a JSON object"),
+            (b"[]", "Request body must be a JSON object"),
+            (b'"script"', "Request body must be a JSON object"),
         ]
         for index, (body, sentence) in enumerate(cases):
             with self.subTest(sentence):
