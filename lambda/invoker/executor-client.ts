@@ -1,4 +1,4 @@
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { InvokeCommand, LambdaClient, type InvokeCommandOutput } from '@aws-sdk/client-lambda';
 import { ExecutorError, messages, statusForErrorType, type ErrorType } from '../contract';
 import type { InvokerConfig } from './config';
 
@@ -122,23 +122,15 @@ export function classifyFunctionError(functionError: string, payload: unknown): 
   return executorError('InternalError', messages.executorFault, detail);
 }
 
-/**
- * Invokes the executor synchronously with a JSON payload and returns the
- * parsed response payload. `tenantId` goes to Lambda as TenantId (header
- * X-Amz-Tenant-Id), so the invocation runs only in an execution environment
- * of that tenant; undefined sends none, as a shared-tenancy function requires.
- * Everything that is not a parseable answer of the function itself becomes an
- * {@link ExecutorError}.
- */
-export async function invokeExecutor(
-  client: LambdaClient,
-  config: InvokerConfig,
-  payload: string,
-  tenantId: string | undefined,
-): Promise<unknown> {
-  let output;
+/** The executor's answer: its response JSON exactly as sent and that JSON parsed. */
+export interface ExecutorAnswer {
+  readonly text: string;
+  readonly payload: unknown;
+}
+
+async function send(client: LambdaClient, config: InvokerConfig, payload: string, tenantId: string | undefined): Promise<InvokeCommandOutput> {
   try {
-    output = await client.send(
+    return await client.send(
       new InvokeCommand({
         FunctionName: config.executorFunctionName,
         InvocationType: 'RequestResponse',
@@ -149,8 +141,11 @@ export async function invokeExecutor(
   } catch (error) {
     throw classifyInvokeError(error, config.clientTimeoutMs);
   }
+}
 
-  const text = output.Payload ? Buffer.from(output.Payload).toString('utf8') : '';
+/** Parses the function's payload; a function error or a payload that is not JSON becomes an {@link ExecutorError}. */
+function answerOf(functionError: string | undefined, payload: Uint8Array): ExecutorAnswer {
+  const text = Buffer.from(payload).toString('utf8');
   let parsed: unknown;
   let parseFailed = false;
   try {
@@ -158,14 +153,32 @@ export async function invokeExecutor(
   } catch {
     parseFailed = true;
   }
-  if (output.FunctionError) {
-    throw classifyFunctionError(output.FunctionError, parseFailed ? undefined : parsed);
+  if (functionError) {
+    throw classifyFunctionError(functionError, parseFailed ? undefined : parsed);
   }
   if (parseFailed) {
     throw executorError('InternalError', messages.executorInvalidResponse, {
       problem: 'payload is not JSON',
-      payloadBytes: Buffer.byteLength(text, 'utf8'),
+      payloadBytes: payload.byteLength,
     });
   }
-  return parsed;
+  return { text, payload: parsed };
+}
+
+/**
+ * Invokes the executor synchronously with a JSON event and returns its
+ * answer. `tenantId` goes to
+ * Lambda as TenantId (header X-Amz-Tenant-Id), so the invocation runs only in
+ * an execution environment of that tenant; undefined sends none, as a
+ * shared-tenancy function requires. Everything that is not a parseable answer
+ * of the function itself becomes an {@link ExecutorError}.
+ */
+export async function invokeExecutor(
+  client: LambdaClient,
+  config: InvokerConfig,
+  event: string,
+  tenantId: string | undefined,
+): Promise<ExecutorAnswer> {
+  const output = await send(client, config, event, tenantId);
+  return answerOf(output.FunctionError, output.Payload ?? new Uint8Array());
 }
