@@ -82,6 +82,8 @@ export interface SecurePythonExecutorConfigProps {
   readonly apiGatewayCloudWatchRole?: boolean;
   /** Customer managed policy attached as the permissions boundary of every role (scoped bootstrap). @default '' (none) */
   readonly permissionsBoundaryPolicyName?: string;
+  /** Change it to replace the key invocations are sealed with, in both functions at once. @default 1 */
+  readonly sealKeyGeneration?: number;
   readonly maxScriptBytes?: number;
   readonly maxRequestBytes?: number;
   readonly maxStdoutBytes?: number;
@@ -118,6 +120,7 @@ export interface SecurePythonExecutorConfig {
   readonly apiIntegrationTimeoutMs: number;
   readonly apiGatewayCloudWatchRole: boolean;
   readonly permissionsBoundaryPolicyName: string;
+  readonly sealKeyGeneration: number;
   readonly limits: ExecutorLimits;
 }
 
@@ -163,6 +166,13 @@ export const CONTEXT_SETTINGS: readonly SettingDoc[] = [
   { key: 'apiIntegrationTimeoutMs', kind: 'integer', defaultText: '29000', description: 'How long API Gateway waits for an answer (50 to 300000). Above 29000 only after AWS raised the "Maximum integration timeout" quota of the region. Must stay 3000 ms above maxRequestTimeoutMs.' },
   { key: 'permissionsBoundaryPolicyName', kind: 'string', defaultText: '(none)', description: 'Name of a customer managed policy to attach as the permissions boundary of every IAM role the app creates; required by the scoped bootstrap (`secure-python-executor-boundary`, see "Bootstrapping with a scoped execution policy").' },
   { key: 'apiGatewayCloudWatchRole', kind: 'boolean', defaultText: 'true', description: "Set API Gateway's account-level CloudWatch Logs role (AWS::ApiGateway::Account, kept when the stack is deleted), without which the stage's access logs cannot be created. `false` when the account and region already have one." },
+  {
+    key: 'sealKeyGeneration',
+    kind: 'integer',
+    defaultText: '1',
+    description:
+      'Which key seals the invoker\'s invocations of the executor (a generated Secrets Manager secret). Deploy with a new number to rotate it: the deploy makes a new key and gives it to both functions; see "Sealed invocations".',
+  },
   { key: 'maxScriptBytes', kind: 'integer', defaultText: '65536', description: 'Largest script, UTF-8 bytes.' },
   { key: 'maxRequestBytes', kind: 'integer', defaultText: '1000000', description: `Largest request body, bytes (at most ${MAX_REQUEST_BYTES_IN_PROXY_EVENT}, so that API Gateway's event for any such body fits Lambda's 6 MB request limit).` },
   { key: 'maxStdoutBytes', kind: 'integer', defaultText: '102400', description: 'stdout cap; longer output is cut and flagged in `truncated`.' },
@@ -298,6 +308,7 @@ export function resolveConfig(props: SecurePythonExecutorConfigProps = {}): Secu
     apiIntegrationTimeoutMs: props.apiIntegrationTimeoutMs ?? DEFAULT_API_INTEGRATION_TIMEOUT_MS,
     apiGatewayCloudWatchRole: props.apiGatewayCloudWatchRole ?? true,
     permissionsBoundaryPolicyName: props.permissionsBoundaryPolicyName ?? '',
+    sealKeyGeneration: props.sealKeyGeneration ?? 1,
     limits,
   };
   const errors = validateConfig(config);
@@ -377,6 +388,7 @@ function validateConfig(config: SecurePythonExecutorConfig): string[] {
     );
   }
   integerIn('artifactRetentionDays', config.artifactRetentionDays, 1, 3650, ' days');
+  integerIn('sealKeyGeneration', config.sealKeyGeneration, 1, 1_000_000, '');
   if (config.permissionsBoundaryPolicyName !== '' && !/^[\w+=,.@-]{1,128}$/.test(config.permissionsBoundaryPolicyName)) {
     errors.push(
       `permissionsBoundaryPolicyName ('${config.permissionsBoundaryPolicyName}') is not an IAM policy name (1 to 128 letters, digits or +=,.@_-): ` +

@@ -1,12 +1,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, SecretValue, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { SEAL_KEY_VARIABLE } from '../lambda/contract/seal';
 import { ExecutorLimits, limitsToEnvironment, type Tenancy } from './config';
 
 /**
@@ -43,6 +44,8 @@ export interface ExecutorFunctionProps {
   readonly tenancy?: Tenancy;
   /** Directory holding the executor's Dockerfile. @default runtime-image/ at the repository root */
   readonly imageDirectory?: string;
+  /** The key sealed invocations are opened and signed with, shared with the invoker (lib/seal-key.ts). */
+  readonly sealKey: SecretValue;
 }
 
 /**
@@ -141,7 +144,11 @@ export class ExecutorFunction extends Construct {
       allowPublicSubnet: false,
       role: this.role,
       logGroup: this.logGroup,
-      environment: limitsToEnvironment(props.limits),
+      environment: {
+        ...limitsToEnvironment(props.limits),
+        // Resolved by CloudFormation at deploy time: this VPC has no route to Secrets Manager (lib/seal-key.ts).
+        [SEAL_KEY_VARIABLE]: props.sealKey.unsafeUnwrap(),
+      },
       // The boundary between callers: an execution environment (its microVM,
       // /tmp, memory and runtime process) only ever serves the one tenant whose
       // invocation created it. Lambda allows the mode only when the function is

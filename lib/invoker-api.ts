@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, SecretValue, Stack, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -9,6 +9,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { CORS_ALLOW_HEADERS } from '../lambda/contract/http';
+import { SEAL_KEY_VARIABLE } from '../lambda/contract/seal';
 import { ApiGatewayAccount } from './api-gateway-account';
 import { ARTIFACT_KEY_PREFIX } from './artifact-store';
 import { corsOrigins, INVOKER_BUDGET_MS, limitsToEnvironment, SecurePythonExecutorConfig } from './config';
@@ -65,6 +66,8 @@ export interface InvokerApiProps {
   readonly logRetention: logs.RetentionDays;
   /** The invoker handler source. @default lambda/invoker/handler.ts */
   readonly entry?: string;
+  /** The key every invocation of the executor is sealed with, shared with the executor (lib/seal-key.ts). */
+  readonly sealKey: SecretValue;
 }
 
 /**
@@ -172,6 +175,8 @@ export class InvokerApi extends Construct {
         // Where the invoker finds the caller (user ARN or API key id) and whether it sends the tenant id.
         AUTH_MODE: config.authMode,
         TENANCY: config.tenancy,
+        // Resolved by CloudFormation at deploy time, so the role needs no Secrets Manager permission (lib/seal-key.ts).
+        [SEAL_KEY_VARIABLE]: props.sealKey.unsafeUnwrap(),
         POWERTOOLS_SERVICE_NAME: 'secure-python-executor-invoker',
         POWERTOOLS_METRICS_NAMESPACE: 'SecurePythonExecutor',
         // esbuild writes the map; Node applies it to stack traces only when asked.

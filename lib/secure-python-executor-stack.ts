@@ -8,6 +8,7 @@ import { ExecutorFunction } from './executor-function';
 import { RolePathAspect } from './iam-scope';
 import { InvokerApi } from './invoker-api';
 import { IsolatedNetwork } from './isolated-network';
+import { SealKeySecret } from './seal-key';
 
 export interface SecurePythonExecutorStackProps extends StackProps {
   /** The validated configuration (see `resolveConfig`). */
@@ -24,6 +25,7 @@ export class SecurePythonExecutorStack extends Stack {
   public readonly artifacts: ArtifactStore;
   public readonly executor: ExecutorFunction;
   public readonly api: InvokerApi;
+  public readonly sealKey: SealKeySecret;
 
   constructor(scope: Construct, id: string, props: SecurePythonExecutorStackProps) {
     super(scope, id, props);
@@ -36,6 +38,7 @@ export class SecurePythonExecutorStack extends Stack {
     this.artifacts = new ArtifactStore(this, 'Artifacts', { retentionDays: config.artifactRetentionDays });
     this.network = new IsolatedNetwork(this, 'Network', { artifactBucket: this.artifacts.bucket, logRetention });
     this.artifacts.requireWritesThrough(this.network.s3Endpoint);
+    this.sealKey = new SealKeySecret(this, 'SealKey', { generation: config.sealKeyGeneration });
 
     this.executor = new ExecutorFunction(this, 'Executor', {
       functionName: executorFunctionName(config),
@@ -50,6 +53,7 @@ export class SecurePythonExecutorStack extends Stack {
       architecture,
       tenancy: config.tenancy,
       imageDirectory: props.runtimeImageDirectory,
+      sealKey: this.sealKey.secret.secretValue,
     });
 
     this.api = new InvokerApi(this, 'Invoker', {
@@ -59,6 +63,7 @@ export class SecurePythonExecutorStack extends Stack {
       architecture,
       logRetention,
       entry: props.invokerEntry,
+      sealKey: this.sealKey.secret.secretValue,
     });
 
     new CfnOutput(this, 'ExecutorFunctionName', {

@@ -79,6 +79,7 @@ export const SETTINGS: readonly Setting[] = [
   { variable: 'SHUTDOWN_GRACE_MS', description: 'How long SIGINT/SIGTERM waits for running executions before killing them.', defaultText: '10000' },
   { variable: 'FUNCTION_MEMORY_MB', description: 'Memory size reported to the executor (AWS_LAMBDA_FUNCTION_MEMORY_SIZE).', defaultText: '256' },
   { variable: 'RUNTIME_LOGS', description: 'Forward the runtimes\' log lines to stderr (`0` to silence).', defaultText: '1' },
+  { variable: 'EXECUTOR_SEAL_KEY', description: 'Not read: the server makes a random key at each start and gives it to the invoker and every runtime, so `POST /execute` is sealed end to end; direct invokes stay plain. It is never printed.', defaultText: 'new at each start' },
   { variable: 'EXECUTOR_*', description: 'Executor limits (see contract/README.md), passed to the runtimes and the invoker unchanged.', defaultText: 'contract defaults' },
 ];
 

@@ -7,14 +7,14 @@
  * - the playground page;
  * and the pool of executor runtimes behind the Invoke API.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { errorResponse, messages, statusForErrorType } from '../lambda/contract';
+import { errorResponse, messages, SEAL_KEY_VARIABLE, statusForErrorType } from '../lambda/contract';
 import { tenantIdFor } from '../lambda/invoker/tenant';
 import { LOCAL_CALLER_ARN, toProxyEvent, writeProxyResult } from './api-gateway';
 import { ArtifactStore } from './artifacts';
@@ -52,7 +52,7 @@ function selfHost(bindHost: string): string {
 }
 
 /** The minimal environment of a runtime process: never the server's own environment. */
-function runtimeEnv(options: LocalServerOptions, slot: number): Record<string, string> {
+function runtimeEnv(options: LocalServerOptions, slot: number, sealKey: string): Record<string, string> {
   const { config } = options;
   return {
     PATH: [dirname(options.pythonExecutable), '/usr/local/bin', '/usr/bin', '/bin'].join(':'),
@@ -74,6 +74,7 @@ function runtimeEnv(options: LocalServerOptions, slot: number): Record<string, s
     AWS_LAMBDA_LOG_STREAM_NAME: `local/runtime-${slot}`,
     AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
     ...config.executorEnv,
+    [SEAL_KEY_VARIABLE]: sealKey,
   };
 }
 
@@ -82,6 +83,12 @@ export class LocalServer {
   private readonly tempRoot: string;
   private readonly artifacts: ArtifactStore;
   private readonly pool: RuntimePool;
+  /**
+   * Shared by the invoker and every runtime, as in the cloud, so that
+   * POST /execute is sealed end to end; new at each start, and never printed
+   * or reported. The Invoke API stays plain for direct callers.
+   */
+  private readonly sealKey = randomBytes(32).toString('hex');
   private handler: Handler | undefined;
   private playground: PlaygroundAssets | undefined;
   private shuttingDown: Promise<void> | undefined;
@@ -106,7 +113,7 @@ export class LocalServer {
         command: options.pythonExecutable,
         args: runtimeArgs(options, slot),
         cwd: join(options.repoRoot, 'runtime-image'),
-        env: runtimeEnv(options, slot),
+        env: runtimeEnv(options, slot, this.sealKey),
         tmpDir: join(this.tempRoot, `runtime-${slot}`),
         functionTimeoutMs: config.functionTimeoutS * 1000,
         // Lambda allows 10 s of init; importing numpy, pandas and matplotlib on a busy laptop can take longer.
@@ -181,8 +188,15 @@ export class LocalServer {
       AWS_REGION: LOCAL_REGION,
       AWS_EC2_METADATA_DISABLED: 'true',
       ...config.executorEnv,
+      [SEAL_KEY_VARIABLE]: this.sealKey,
     });
-    const invokerModule = (await import(join(this.options.repoRoot, 'lambda', 'invoker', 'handler'))) as { handler?: Handler };
+    let invokerModule: { handler?: Handler };
+    try {
+      invokerModule = (await import(join(this.options.repoRoot, 'lambda', 'invoker', 'handler'))) as { handler?: Handler };
+    } finally {
+      // Read at module load; gone afterwards, so that no process this server starts inherits it.
+      delete process.env[SEAL_KEY_VARIABLE];
+    }
     if (typeof invokerModule.handler !== 'function') {
       throw new Error('lambda/invoker/handler does not export a handler function; the checkout is incomplete.');
     }

@@ -8,3 +8,4 @@ export * from './response';
 export * from './http';
 export * from './artifact-names';
 export * from './tenant';
+export * from './seal';

@@ -48,6 +48,8 @@ export const messages = {
   responseTooLarge: 'The execution produced a response larger than Lambda allows (6 MB); return less data, print less, or write fewer or smaller artifacts.',
   executorFault: 'The executor failed with an internal error; the request was not completed. Retry, and report the requestId if it happens again.',
   executorNotFound: 'The executor function was not found; the deployment is incomplete or misconfigured.',
+  executorAnswerUnverified:
+    "The executor's answer failed its integrity check, so it was not used; the request was not completed. Retry, and report the requestId if it happens again.",
   executorInvalidResponse: 'The executor returned a response that does not follow the contract; the request was not completed. Report the requestId.',
   invokerMisconfigured: (reason: string): string => `The invoker is misconfigured: ${reason}`,
   internalFault: 'The service failed with an internal error; the request was not completed. Retry, and report the requestId if it happens again.',

@@ -1,4 +1,14 @@
-import { AUTH_MODES, ConfigError, readContractLimits, TENANCY_MODES, type AuthMode, type ContractLimits, type Tenancy } from '../contract';
+import {
+  AUTH_MODES,
+  ConfigError,
+  readContractLimits,
+  SEAL_KEY_VARIABLE,
+  SealKey,
+  TENANCY_MODES,
+  type AuthMode,
+  type ContractLimits,
+  type Tenancy,
+} from '../contract';
 
 /** Where artifacts go: S3 (cloud), a folder served by the local server, or inline in the response. */
 export type ArtifactStore =
@@ -20,6 +30,12 @@ export interface InvokerConfig {
   readonly tenancy: Tenancy;
   /** How API Gateway authenticates callers, and so where the caller's identity is found. */
   readonly authMode: AuthMode;
+  /**
+   * The secret shared with the executor (EXECUTOR_SEAL_KEY): when set, every
+   * invocation is sealed and only an answer signed for it is accepted
+   * (contract/README.md, "Sealed invocations"). Undefined: plain invocations.
+   */
+  readonly sealKey: SealKey | undefined;
 }
 
 /** Headroom above the longest execution for the executor's own work (encode, upload, respond). */
@@ -143,5 +159,7 @@ export function readInvokerConfig(env: NodeJS.ProcessEnv = process.env): Invoker
     corsAllowOrigins: corsOrigins(env.CORS_ALLOW_ORIGIN),
     tenancy: oneOf(env, 'TENANCY', TENANCY_MODES, 'perTenant', "the executor's tenant isolation mode"),
     authMode: oneOf(env, 'AUTH_MODE', AUTH_MODES, 'iam', 'how API Gateway authenticates callers'),
+    // Neither trimmed nor echoed in the error: the executor derives its keys from the value exactly as set.
+    sealKey: env[SEAL_KEY_VARIABLE] ? new SealKey(env[SEAL_KEY_VARIABLE]) : undefined,
   };
 }

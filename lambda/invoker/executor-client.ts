@@ -1,6 +1,7 @@
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { ExecutorError, messages, statusForErrorType, type ErrorType } from '../contract';
+import { InvokeCommand, LambdaClient, type InvokeCommandOutput } from '@aws-sdk/client-lambda';
+import { ExecutorError, messages, openAnswer, seal, statusForErrorType, type ErrorType, type SealKey } from '../contract';
 import type { InvokerConfig } from './config';
+import { logger } from './observability';
 
 /** Lambda's own error types in an invocation payload that mean the executor environment ran out of time or died. */
 const TIMED_OUT_FUNCTION_ERRORS = new Set(['Sandbox.Timedout', 'Function.TimedOut']);
@@ -122,23 +123,23 @@ export function classifyFunctionError(functionError: string, payload: unknown): 
   return executorError('InternalError', messages.executorFault, detail);
 }
 
+/** The executor's answer: its response JSON exactly as sent (opened, when sealed) and that JSON parsed. */
+export interface ExecutorAnswer {
+  readonly text: string;
+  readonly payload: unknown;
+}
+
 /**
- * Invokes the executor synchronously with a JSON payload and returns the
- * parsed response payload. `tenantId` goes to Lambda as TenantId (header
- * X-Amz-Tenant-Id), so the invocation runs only in an execution environment
- * of that tenant; undefined sends none, as a shared-tenancy function requires.
- * Everything that is not a parseable answer of the function itself becomes an
- * {@link ExecutorError}.
+ * How often one sealed event is sent when its answer fails the integrity
+ * check. A script elsewhere in the tenant's environment may have taken the
+ * invocation from the Runtime API and answered it; by the second attempt the
+ * executor has contained that script, so a second failure is not retried.
  */
-export async function invokeExecutor(
-  client: LambdaClient,
-  config: InvokerConfig,
-  payload: string,
-  tenantId: string | undefined,
-): Promise<unknown> {
-  let output;
+export const SEALED_ATTEMPTS = 2;
+
+async function send(client: LambdaClient, config: InvokerConfig, payload: string, tenantId: string | undefined): Promise<InvokeCommandOutput> {
   try {
-    output = await client.send(
+    return await client.send(
       new InvokeCommand({
         FunctionName: config.executorFunctionName,
         InvocationType: 'RequestResponse',
@@ -149,8 +150,11 @@ export async function invokeExecutor(
   } catch (error) {
     throw classifyInvokeError(error, config.clientTimeoutMs);
   }
+}
 
-  const text = output.Payload ? Buffer.from(output.Payload).toString('utf8') : '';
+/** Parses the function's payload; a function error or a payload that is not JSON becomes an {@link ExecutorError}. */
+function answerOf(functionError: string | undefined, payload: Uint8Array): ExecutorAnswer {
+  const text = Buffer.from(payload).toString('utf8');
   let parsed: unknown;
   let parseFailed = false;
   try {
@@ -158,14 +162,63 @@ export async function invokeExecutor(
   } catch {
     parseFailed = true;
   }
-  if (output.FunctionError) {
-    throw classifyFunctionError(output.FunctionError, parseFailed ? undefined : parsed);
+  if (functionError) {
+    throw classifyFunctionError(functionError, parseFailed ? undefined : parsed);
   }
   if (parseFailed) {
     throw executorError('InternalError', messages.executorInvalidResponse, {
       problem: 'payload is not JSON',
-      payloadBytes: Buffer.byteLength(text, 'utf8'),
+      payloadBytes: payload.byteLength,
     });
   }
-  return parsed;
+  return { text, payload: parsed };
+}
+
+/**
+ * Sends a sealed event until an answer opens with its nonce, at most
+ * {@link SEALED_ATTEMPTS} times, each with a fresh seal. A function error is
+ * still classified as such: Lambda reports it, it carries no result, and it
+ * fails the request exactly as it would unsealed.
+ */
+async function invokeSealed(client: LambdaClient, config: InvokerConfig, key: SealKey, event: string, tenantId: string | undefined): Promise<ExecutorAnswer> {
+  for (let attempt = 1; ; attempt += 1) {
+    const sealed = seal(event, key);
+    const output = await send(client, config, sealed.body, tenantId);
+    const payload = output.Payload ?? new Uint8Array();
+    const opened = output.FunctionError ? payload : openAnswer(payload, sealed.nonce, key);
+    if (opened !== undefined) return answerOf(output.FunctionError, opened);
+
+    const detail = {
+      problem: 'answer failed the integrity check',
+      answer: Buffer.from(payload).toString('latin1', 0, 32).startsWith('{"sealedResponse"') ? 'sealed, tag does not match' : 'not sealed',
+      payloadBytes: payload.byteLength,
+      attempts: attempt,
+    };
+    // Never the payload: it may hold a script's output. The sentence names both causes an operator can act on.
+    logger.warn(
+      "The executor's answer failed its integrity check: a process in its execution environment other than the runtime may have answered, " +
+        'or the invoker and the executor hold different EXECUTOR_SEAL_KEY values.',
+      { ...detail, tenantId, retrying: attempt < SEALED_ATTEMPTS },
+    );
+    if (attempt >= SEALED_ATTEMPTS) throw executorError('InternalError', messages.executorAnswerUnverified, detail);
+  }
+}
+
+/**
+ * Invokes the executor synchronously with a JSON event (sealed when the
+ * invoker has EXECUTOR_SEAL_KEY) and returns its answer. `tenantId` goes to
+ * Lambda as TenantId (header X-Amz-Tenant-Id), so the invocation runs only in
+ * an execution environment of that tenant; undefined sends none, as a
+ * shared-tenancy function requires. Everything that is not a parseable answer
+ * of the function itself becomes an {@link ExecutorError}.
+ */
+export async function invokeExecutor(
+  client: LambdaClient,
+  config: InvokerConfig,
+  event: string,
+  tenantId: string | undefined,
+): Promise<ExecutorAnswer> {
+  if (config.sealKey !== undefined) return invokeSealed(client, config, config.sealKey, event, tenantId);
+  const output = await send(client, config, event, tenantId);
+  return answerOf(output.FunctionError, output.Payload ?? new Uint8Array());
 }

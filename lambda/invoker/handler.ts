@@ -23,7 +23,7 @@ import { resolveArtifacts, signArtifactUpload } from './artifacts';
 import { readInvokerConfig, type InvokerConfig } from './config';
 import { createLambdaClient, invokeExecutor } from './executor-client';
 import { isDebugLogging, logger, recordRequest } from './observability';
-import { normalizeExecutorResponse } from './outcome';
+import { encodeExecutorResponse, normalizeExecutorResponse } from './outcome';
 import { assignTenant, type TenantAssignment } from './tenant';
 
 /*
@@ -77,6 +77,8 @@ function corsHeaders(origin: string | undefined): Record<string, string> {
 interface Reply {
   readonly status: number;
   readonly body: ExecuteResponse | Record<string, JsonValue> | null;
+  /** The body as sent, when it is not JSON.stringify(body): an execution's answer keeps the executor's own encoding. */
+  readonly bodyText?: string;
   readonly headers?: Readonly<Record<string, string>>;
   readonly errorType: ErrorType | null;
   readonly durationMs?: number;
@@ -119,8 +121,8 @@ async function execute(event: APIGatewayProxyEvent, cfg: InvokerConfig, requestI
   const opening = parsed.text.indexOf('{');
   const executorEvent = `${JSON.stringify(invokerFields).slice(0, -1)},${parsed.text.slice(opening + 1)}`;
 
-  const payload = await invokeExecutor(lambda!, cfg, executorEvent, tenant.invokeTenantId);
-  const { response, rawArtifacts } = normalizeExecutorResponse(payload, requestId);
+  const answer = await invokeExecutor(lambda!, cfg, executorEvent, tenant.invokeTenantId);
+  const { response, rawArtifacts } = normalizeExecutorResponse(answer.payload, requestId);
   let skippedArtifacts: readonly string[] = [];
   try {
     const resolved = await resolveArtifacts(rawArtifacts, {
@@ -140,6 +142,7 @@ async function execute(event: APIGatewayProxyEvent, cfg: InvokerConfig, requestI
   return {
     status: statusForOutcome(response),
     body: response,
+    bodyText: encodeExecutorResponse(response, answer.payload, answer.text),
     errorType: response.errorType,
     durationMs: response.durationMs,
     artifacts: response.artifacts.length,
@@ -156,7 +159,7 @@ async function health(cfg: InvokerConfig, requestId: string, tenant: TenantAssig
     clientTimeoutMs: cfg.clientTimeoutMs,
   };
   try {
-    const payload = await invokeExecutor(lambda!, cfg, HEALTH_EVENT, tenant.invokeTenantId);
+    const { payload } = await invokeExecutor(lambda!, cfg, HEALTH_EVENT, tenant.invokeTenantId);
     const report = payload as { ok?: unknown; health?: unknown } | null;
     if (report === null || typeof report !== 'object' || report.ok !== true || report.health === null || typeof report.health !== 'object') {
       throw new ExecutorError(503, 'ServiceUnavailable', messages.executorInvalidResponse, { problem: 'health answer without ok and health' });
@@ -222,7 +225,7 @@ export async function handler(event: APIGatewayProxyEvent, context: Context): Pr
 
   const reply = await route(event, requestId, routePath);
 
-  const body = reply.body === null ? '' : JSON.stringify(reply.body);
+  const body = reply.bodyText ?? (reply.body === null ? '' : JSON.stringify(reply.body));
   const headers: Record<string, string> = {
     ...(reply.body === null ? {} : { 'Content-Type': 'application/json; charset=utf-8' }),
     'Cache-Control': 'no-store',

@@ -1,4 +1,6 @@
+import { isDeepStrictEqual } from 'node:util';
 import { ExecutorError, isErrorType, messages, statusForErrorType, type ExecuteResponse, type JsonValue } from '../contract';
+import { jsonMemberTexts } from './json-members';
 
 export interface ExecutorOutcome {
   /** The response with every key, artifacts still empty. */
@@ -49,4 +51,24 @@ export function normalizeExecutorResponse(payload: unknown, requestId: string): 
     }
   }
   return { response, rawArtifacts: body.artifacts };
+}
+
+/**
+ * The HTTP body for `response`, reusing the executor's own text (`text`,
+ * which parsed to `payload`) for every member the invoker left as it was:
+ * numbers keep their form (3.0 stays 3.0, large integers stay exact), and an
+ * answer the invoker had nothing to change (every key, in the contract's
+ * order, compact, no artifacts to sign) passes through byte for byte.
+ * Members the invoker changed or added (the artifacts' URLs, its own
+ * requestId, keys the executor left out) are encoded here.
+ */
+export function encodeExecutorResponse(response: ExecuteResponse, payload: unknown, text: string): string {
+  const original = payload as Record<string, unknown>;
+  const texts = jsonMemberTexts(text);
+  const members = Object.entries(response).map(([key, value]) => {
+    const kept = texts.get(key);
+    const encoded = kept !== undefined && isDeepStrictEqual(original[key], value) ? kept : JSON.stringify(value);
+    return `${JSON.stringify(key)}:${encoded}`;
+  });
+  return `{${members.join(',')}}`;
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import unittest
@@ -12,6 +13,7 @@ from .runtime_api import RuntimeApi
 from .test_runtime import start_runtime, stop_runtime
 
 KEY = "k" * 40
+VECTORS = os.path.join(os.path.dirname(__file__), "..", "..", "contract", "seal-vectors.json")
 
 
 class SealTest(unittest.TestCase):
@@ -47,6 +49,55 @@ class SealTest(unittest.TestCase):
         with self.assertRaises(SealError):
             from_secret("short")
         self.assertIsNone(from_secret(None))
+
+
+class SealVectorsTest(unittest.TestCase):
+    """contract/seal-vectors.json, which test/contract/seal.test.ts holds the invoker to."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        with open(VECTORS, encoding="utf-8") as handle:
+            cls.vectors = json.load(handle)
+        cls.sealer = Sealer(cls.vectors["secret"].encode("utf-8"))
+
+    def test_the_invokers_sealed_requests_open_to_their_events(self) -> None:
+        for vector in self.vectors["requests"]:
+            with self.subTest(vector["name"]):
+                nonce = base64.b64decode(vector["nonce"])
+                self.assertEqual(self.sealer.open(vector["sealed"]),
+                                 (json.loads(vector["event"]), nonce))
+                if vector["event"].isascii():
+                    self.assertEqual(self.sealer.seal(json.loads(vector["event"]), nonce),
+                                     vector["sealed"])
+
+    def test_tampered_requests_do_not_open(self) -> None:
+        for vector in self.vectors["tamperedRequests"]:
+            with self.subTest(vector["name"]):
+                with self.assertRaises(SealError):
+                    self.sealer.open(vector["sealed"])
+
+    def test_answers_sign_to_the_envelope_the_invoker_opens(self) -> None:
+        for vector in self.vectors["answers"]:
+            with self.subTest(vector["name"]):
+                nonce = base64.b64decode(vector["nonce"])
+                response, payload = vector["response"].encode(), vector["payload"].encode()
+                self.assertEqual(self.sealer.sign(response, nonce), payload)
+                self.assertEqual(self.sealer.verify(payload, nonce), response)
+
+    def test_tampered_answers_do_not_verify(self) -> None:
+        for vector in self.vectors["tamperedAnswers"]:
+            with self.subTest(vector["name"]):
+                self.assertIsNone(self.sealer.verify(vector["payload"].encode(),
+                                                     base64.b64decode(vector["nonce"])))
+
+    def test_secrets_are_accepted_or_refused_as_the_invoker_decides(self) -> None:
+        for vector in self.vectors["secrets"]:
+            with self.subTest(vector["why"]):
+                if vector["accepted"]:
+                    self.assertIsNotNone(from_secret(vector["secret"]))
+                else:
+                    with self.assertRaises(SealError):
+                        from_secret(vector["secret"])
 
 
 class SealedRuntimeTest(unittest.TestCase):

@@ -33,6 +33,11 @@ describe('API sentences', () => {
     ['responseTooLarge', messages.responseTooLarge, 'The execution produced a response larger than Lambda allows (6 MB); return less data, print less, or write fewer or smaller artifacts.'],
     ['executorFault', messages.executorFault, 'The executor failed with an internal error; the request was not completed. Retry, and report the requestId if it happens again.'],
     ['executorNotFound', messages.executorNotFound, 'The executor function was not found; the deployment is incomplete or misconfigured.'],
+    [
+      'executorAnswerUnverified',
+      messages.executorAnswerUnverified,
+      "The executor's answer failed its integrity check, so it was not used; the request was not completed. Retry, and report the requestId if it happens again.",
+    ],
     ['executorInvalidResponse', messages.executorInvalidResponse, 'The executor returned a response that does not follow the contract; the request was not completed. Report the requestId.'],
     ['invokerMisconfigured', messages.invokerMisconfigured('X must be set.'), 'The invoker is misconfigured: X must be set.'],
     ['internalFault', messages.internalFault, 'The service failed with an internal error; the request was not completed. Retry, and report the requestId if it happens again.'],
@@ -63,6 +68,6 @@ describe('API sentences', () => {
   });
 
   it('pins every sentence of the catalogue', () => {
-    expect(Object.keys(messages)).toHaveLength(47);
+    expect(Object.keys(messages)).toHaveLength(48);
   });
 });

@@ -52,6 +52,8 @@ const ACTIONS_BY_RESOURCE_TYPE: Readonly<Record<string, readonly string[]>> = {
   'AWS::Route53Resolver::FirewallRuleGroupAssociation': ['route53resolver:AssociateFirewallRuleGroup'],
   'AWS::S3::Bucket': ['s3:CreateBucket', 's3:PutBucketPublicAccessBlock', 's3:PutEncryptionConfiguration', 's3:PutLifecycleConfiguration', 's3:PutBucketOwnershipControls'],
   'AWS::S3::BucketPolicy': ['s3:PutBucketPolicy'],
+  // GetSecretValue: CloudFormation resolves the functions' dynamic references to it with its own role.
+  'AWS::SecretsManager::Secret': ['secretsmanager:GetRandomPassword', 'secretsmanager:CreateSecret', 'secretsmanager:GetSecretValue'],
   'AWS::WAFv2::WebACL': ['wafv2:CreateWebACL'],
   'AWS::WAFv2::WebACLAssociation': ['wafv2:AssociateWebACL', 'apigateway:SetWebACL'],
   // CloudFormation invokes the custom resource's provider function itself.
@@ -121,6 +123,19 @@ describe('the scoped CloudFormation execution policy and permissions boundary', 
       for (const action of needed ?? []) {
         expect({ type, action, allowed: allows(executionPolicy, action) }).toEqual({ type, action, allowed: true });
       }
+    }
+  });
+
+  it('reaches only secrets named after the seal key\'s logical id, which CloudFormation begins the names it generates with', () => {
+    const secretIds = [...Object.values(plain), ...Object.values(scoped)].flatMap((template) =>
+      Object.entries(template.Resources).filter(([, resource]) => resource.Type === 'AWS::SecretsManager::Secret').map(([id]) => id),
+    );
+    expect(secretIds.length).toBeGreaterThan(0);
+    const scopedStatement = executionPolicy.Statement.find((statement) => asList(statement.Action).includes('secretsmanager:GetSecretValue'))!;
+    const [pattern] = asList(scopedStatement.Resource);
+    expect(asList(scopedStatement.Resource)).toEqual(['arn:aws:secretsmanager:*:*:secret:SealKeyGeneration*']);
+    for (const id of secretIds) {
+      expect({ id, covered: wildcardMatches(pattern!, `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${id}-AbCdEfGhIjKl`, false) }).toEqual({ id, covered: true });
     }
   });
 

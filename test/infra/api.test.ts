@@ -102,11 +102,13 @@ describe('InvokerApi in iam mode (the default)', () => {
     expect(Number(invoker.Properties.Environment.Variables.EXECUTOR_CLIENT_TIMEOUT_MS)).toBeLessThan(invoker.Properties.Timeout * 1000);
   });
 
-  it('gives the invoker the executor name, bucket, limits, CORS setting, auth mode, tenancy and Powertools names as environment variables', () => {
+  it('gives the invoker the executor name, bucket, limits, CORS setting, auth mode, tenancy, seal key and Powertools names as environment variables', () => {
     const executorId = logicalIdOf(template, 'AWS::Lambda::Function', 'ExecutorFunction');
     const bucketId = logicalIdOf(template, 'AWS::S3::Bucket', 'ArtifactsBucket');
     expect(invoker.Properties.Environment.Variables).toEqual({
       ...limitsToEnvironment(synthesized.config.limits),
+      // A dynamic reference to the seal key secret (test/infra/seal-key.test.ts).
+      EXECUTOR_SEAL_KEY: expect.objectContaining({ 'Fn::Join': expect.any(Array) }),
       EXECUTOR_FUNCTION_NAME: { Ref: executorId },
       EXECUTOR_CLIENT_TIMEOUT_MS: '28000',
       ARTIFACT_BUCKET: { Ref: bucketId },

@@ -42,6 +42,7 @@ describe('resolveConfig defaults', () => {
       apiRateLimitRps: 20,
       apiBurstLimitRequests: 40,
       corsAllowOrigin: '',
+      sealKeyGeneration: 1,
     });
     expect(executorFunctionName(config)).toBe('workflow-python-executor');
     expect(stackName(config)).toBe('SecurePythonExecutor');
@@ -143,6 +144,7 @@ describe('resolveConfig validation', () => {
     ['a worker larger than the function leaves room for', { workerMemoryMiB: 250 }, 'workerMemoryMiB (250) must be a whole number from 64 to 192 MiB'],
     ['a preload that is not a module name', { preloads: 'numpy,os;rm' }, "preloads contains 'os;rm', which is not a Python module name"],
     ['no artifacts at all', { maxArtifacts: 0 }, 'maxArtifacts (0) must be a whole number from 1 to 100'],
+    ['a seal key generation of 0', { sealKeyGeneration: 0 }, 'sealKeyGeneration (0) must be a whole number from 1 to 1000000: set -c sealKeyGeneration=<value> in that range.'],
     ['a boundary given as an ARN', { permissionsBoundaryPolicyName: 'arn:aws:iam::123456789012:policy/b' }, "permissionsBoundaryPolicyName ('arn:aws:iam::123456789012:policy/b') is not an IAM policy name"],
   ])('rejects %s with a sentence naming the setting', (_name, props, expected) => {
     expect(errorOf(props)).toContain(expected);
@@ -181,7 +183,7 @@ describe('configPropsFromContext', () => {
       memoryMiB: '1024', timeoutSeconds: '60', maxRequestTimeoutMs: '20000', defaultRequestTimeoutMs: '15000', minRequestTimeoutMs: '200',
       reservedConcurrency: '5', architecture: 'arm64', namePrefix: 'x', artifactRetentionDays: '2', logRetentionDays: '7', authMode: 'apiKey', tenancy: 'shared',
       enableWaf: 'true', wafRequestsPer5MinutesPerIp: '300', apiRateLimitRps: '7', apiBurstLimitRequests: '9', apiKeyDailyQuotaRequests: '99',
-      corsAllowOrigin: '*', apiIntegrationTimeoutMs: '60000', apiGatewayCloudWatchRole: 'false', permissionsBoundaryPolicyName: 'boundary', maxScriptBytes: '1000', maxRequestBytes: '500000', maxStdoutBytes: '2000', maxStderrBytes: '3000', maxResultBytes: '4000',
+      corsAllowOrigin: '*', apiIntegrationTimeoutMs: '60000', apiGatewayCloudWatchRole: 'false', permissionsBoundaryPolicyName: 'boundary', sealKeyGeneration: '2', maxScriptBytes: '1000', maxRequestBytes: '500000', maxStdoutBytes: '2000', maxStderrBytes: '3000', maxResultBytes: '4000',
       maxArtifacts: '3', maxArtifactBytes: '5000', maxProcesses: '8', maxFileBytes: '6000', maxOpenFiles: '64', workerMemoryMiB: '128', preloads: 'numpy',
     };
     expect(Object.keys(nonDefaults).sort()).toEqual(CONTEXT_SETTINGS.map((setting) => setting.key).sort());

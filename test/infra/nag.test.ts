@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Validations } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { resolveConfig, SecurePythonExecutorConfigProps } from '../../lib/config';
 import { SecurePythonExecutorStack } from '../../lib/secure-python-executor-stack';
@@ -52,5 +53,12 @@ describe('cdk-nag AwsSolutionsChecks', () => {
     expect(findings).toEqual(
       expect.arrayContaining(['error AwsSolutions-S10 at SecurePythonExecutor/UnsafeBucket/Resource', 'error AwsSolutions-S1 at SecurePythonExecutor/UnsafeBucket/Resource']),
     );
+  });
+
+  it('reports a secret without rotation, so the seal key passes only by its acknowledgement (lib/seal-key.ts)', () => {
+    const findings = nagFindings({}, (stack) => {
+      new secretsmanager.Secret(stack, 'UnrotatedSecret');
+    });
+    expect(findings).toEqual(['error AwsSolutions-SMG4 at SecurePythonExecutor/UnrotatedSecret/Resource']);
   });
 });

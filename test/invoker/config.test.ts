@@ -1,4 +1,4 @@
-import { ConfigError, DEFAULT_LIMITS, limitsToEnv, readContractLimits } from '../../lambda/contract';
+import { ConfigError, DEFAULT_LIMITS, SealKey, limitsToEnv, readContractLimits } from '../../lambda/contract';
 import { readInvokerConfig } from '../../lambda/invoker/config';
 import { CLEAN_ENV, bodyOf, executeEvent, apiEvent, lambdaContext, loadHandler } from './support';
 
@@ -74,6 +74,15 @@ describe('readInvokerConfig', () => {
     expect(readInvokerConfig(BASE).artifacts).toEqual({ kind: 'inline' });
   });
 
+  it('seals invocations only when EXECUTOR_SEAL_KEY is set, and keeps the value out of the configuration object', () => {
+    const secret = 'a-seal-key-of-forty-characters-0123456789';
+    expect(readInvokerConfig(BASE).sealKey).toBeUndefined();
+    expect(readInvokerConfig({ ...BASE, EXECUTOR_SEAL_KEY: '' }).sealKey).toBeUndefined();
+    const config = readInvokerConfig({ ...BASE, EXECUTOR_SEAL_KEY: secret });
+    expect(config.sealKey).toBeInstanceOf(SealKey);
+    expect(JSON.stringify(config)).not.toContain(secret);
+  });
+
   it.each([
     [{}, 'EXECUTOR_FUNCTION_NAME must be set to the name or ARN of the executor function.'],
     [{ ...BASE, EXECUTOR_CLIENT_TIMEOUT_MS: '25000' }, 'EXECUTOR_CLIENT_TIMEOUT_MS (25000) must be greater than EXECUTOR_MAX_TIMEOUT_MS (25000), or the longest allowed executions would always time out.'],
@@ -84,6 +93,10 @@ describe('readInvokerConfig', () => {
     [{ ...BASE, LOCAL_ARTIFACT_DIR: '/tmp/a', ARTIFACT_BASE_URL: 'ftp://x' }, "ARTIFACT_BASE_URL must be an absolute http(s) URL, but it is 'ftp://x'."],
     [{ ...BASE, ARTIFACT_BUCKET: 'b', ARTIFACT_URL_EXPIRY_SECONDS: '700000' }, 'ARTIFACT_URL_EXPIRY_SECONDS must be at most 604800 (seven days), but it is 700000.'],
     [{ ...BASE, CORS_ALLOW_ORIGIN: '*, https://a.example' }, "CORS_ALLOW_ORIGIN must be '*' or a comma-separated list of origins, not both, but it is '*, https://a.example'."],
+    [
+      { ...BASE, EXECUTOR_SEAL_KEY: 'only-thirty-one-characters-long' },
+      'EXECUTOR_SEAL_KEY must be at least 32 characters, but it has 31; give the invoker and the executor the same long random value (e.g. `openssl rand -hex 32`), or unset it on both.',
+    ],
     [{ ...BASE, CORS_ALLOW_ORIGIN: 'https://a.example/app' }, "CORS_ALLOW_ORIGIN entries must be origins such as https://app.example.com (no path), but 'https://a.example/app' is not."],
   ])('refuses %j', (env, sentence) => {
     expect(configError(env)).toBe(sentence);

@@ -138,6 +138,7 @@ export const CLEAN_ENV: Record<string, string | undefined> = {
   EXECUTOR_MAX_ARTIFACT_BYTES: undefined,
   TENANCY: undefined,
   AUTH_MODE: undefined,
+  EXECUTOR_SEAL_KEY: undefined,
   POWERTOOLS_LOG_LEVEL: 'SILENT',
   POWERTOOLS_DEV: undefined,
   // Keep the test output readable; the observability test turns them back on.
