@@ -11,7 +11,7 @@ export function errorResponse(errorType: ErrorType, error: string, requestId: st
     result: null,
     stdout: '',
     stderr: '',
-    truncated: { stdout: false, stderr: false },
+    truncated: { stdout: false, stderr: false, artifacts: false },
     error,
     errorType,
     traceback: null,

@@ -81,6 +81,8 @@ export interface ExecutorArtifact {
 export interface Truncated {
   stdout: boolean;
   stderr: boolean;
+  /** More files than maxArtifacts were written to outputs/: the first ones are returned. */
+  artifacts: boolean;
 }
 
 /** The response of POST /execute and of the executor: always every key. */

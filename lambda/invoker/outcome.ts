@@ -32,7 +32,7 @@ export function normalizeExecutorResponse(payload: unknown, requestId: string): 
     result: body.ok && 'result' in body ? (body.result as JsonValue) : null,
     stdout: typeof body.stdout === 'string' ? body.stdout : '',
     stderr: typeof body.stderr === 'string' ? body.stderr : '',
-    truncated: { stdout: truncated.stdout === true, stderr: truncated.stderr === true },
+    truncated: { stdout: truncated.stdout === true, stderr: truncated.stderr === true, artifacts: truncated.artifacts === true },
     error: null,
     errorType: null,
     traceback: typeof body.traceback === 'string' ? body.traceback : null,

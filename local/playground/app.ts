@@ -23,7 +23,7 @@ interface ExecuteResponse {
   result: unknown;
   stdout: string;
   stderr: string;
-  truncated: { stdout: boolean; stderr: boolean };
+  truncated: { stdout: boolean; stderr: boolean; artifacts: boolean };
   error: string | null;
   errorType: string | null;
   traceback: string | null;

@@ -51,14 +51,27 @@ def content_type_of(name: str) -> str:
     return guessed or "application/octet-stream"
 
 
-def collect(outputs_dir: str, max_count: int, max_bytes: int) -> tuple[list[Artifact], Optional[str]]:
-    """Regular files under outputs_dir, sorted by name, and a sentence if limits were hit."""
+@dataclasses.dataclass
+class Collected:
+    """What outputs/ held: the files returned, whether more were left out, and a failure."""
+    found: list[Artifact]
+    more: bool = False
+    problem: Optional[str] = None
+
+
+def collect(outputs_dir: str, max_count: int, max_bytes: int) -> Collected:
+    """Regular files under outputs_dir, sorted by name (at most max_count).
+
+    Files beyond max_count are left out and flagged, as stdout is beyond its
+    limit; a file over max_bytes, or a tree too large to walk, is a failure.
+    """
     try:
         root = os.open(outputs_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
-        return [], None
+        return Collected([])
     found: list[Artifact] = []
     problem: Optional[str] = None
+    more = False
     scanned = 0
     pending: list[tuple[int, str, int]] = [(root, "", 0)]
     try:
@@ -95,10 +108,7 @@ def collect(outputs_dir: str, max_count: int, max_bytes: int) -> tuple[list[Arti
                 if not stat.S_ISREG(info.st_mode):
                     continue
                 if len(found) >= max_count:
-                    problem = problem or (
-                        f"The script wrote more than {max_count} files under outputs/; "
-                        f"at most {max_count} are returned."
-                    )
+                    more = True
                     continue
                 data = _read_regular(entry.name, directory, max_bytes)
                 if data is None:
@@ -124,7 +134,7 @@ def collect(outputs_dir: str, max_count: int, max_bytes: int) -> tuple[list[Arti
             os.close(directory)
     found.sort(key=lambda artifact: artifact.name)
     _make_names_unique(found)
-    return found, problem
+    return Collected(found, more, problem)
 
 
 # Control characters would reach log viewers; a backslash reads as a path

@@ -161,7 +161,7 @@ def empty_response(request_id: str) -> dict[str, Any]:
         "result": None,
         "stdout": "",
         "stderr": "",
-        "truncated": {"stdout": False, "stderr": False},
+        "truncated": {"stdout": False, "stderr": False, "artifacts": False},
         "error": None,
         "errorType": None,
         "traceback": None,

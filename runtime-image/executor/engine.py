@@ -519,14 +519,18 @@ class Engine:
             "process when a script killed or changed it")
 
     def _make_sealer(self) -> None:
-        secret, self._seal_secret = self._seal_secret, None
+        # The secret stays in this process, which holds keys derived from it
+        # anyway: a runtime that starts over (a lost template) hands it to
+        # its next image, which would otherwise refuse every sealed request.
+        secret = self._seal_secret
         if secret is None:
             self.sealer: Optional[seal.Sealer] = None
             return
-        try:
-            self.sealer = seal.from_secret(secret.decode("utf-8", "replace"))
-        finally:
-            secrecy.zero_buffer(secret)
+        self.sealer = seal.from_secret(secret.decode("utf-8", "replace"))
+
+    def seal_secret(self) -> Optional[str]:
+        """The seal key, for the environment of the image this runtime starts over as."""
+        return None if self._seal_secret is None else self._seal_secret.decode("utf-8", "replace")
 
     # ------------------------------------------------------------------ workers
 
@@ -707,11 +711,13 @@ class Engine:
         _ENGINES.discard(self)
         if self._worker is not None:
             self._worker.close_fds()
+        # The template first: a worker it was forking when the sweep ran
+        # would otherwise outlive both, an orphan of whoever reaps them.
+        self.template.stop()
         try:
             self._contain()
         except contain.Uncontainable:
             pass
-        self.template.stop()
         if self.namespaces is not None:
             self.namespaces.close()
             try:
@@ -758,7 +764,7 @@ class Engine:
         response["stdout"] = self._redact(result.stdout.text())
         response["stderr"] = self._redact(result.stderr.text())
         response["truncated"] = {"stdout": result.stdout.truncated,
-                                 "stderr": result.stderr.truncated}
+                                 "stderr": result.stderr.truncated, "artifacts": False}
         if result.status is Status.COMPLETED:
             try:
                 response["result"] = json.loads(self._redact(result.result_json or "null"))
@@ -776,9 +782,10 @@ class Engine:
     def _deliver_artifacts(self, current: exchange.ParkedWorker, response: dict[str, Any],
                            upload_spec: Optional[dict[str, Any]], deadline_ms: Optional[int]
                            ) -> None:
-        found, problem = artifacts.collect(os.path.join(current.workdir, "outputs"),
-                                           self.limits.max_artifacts,
-                                           self.limits.max_artifact_bytes)
+        collected = artifacts.collect(os.path.join(current.workdir, "outputs"),
+                                      self.limits.max_artifacts, self.limits.max_artifact_bytes)
+        found, problem = collected.found, collected.problem
+        response["truncated"]["artifacts"] = collected.more
         for item in found:
             item.name = self._redact(item.name)
             for secret in self.secret_bytes:

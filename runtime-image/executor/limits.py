@@ -18,13 +18,22 @@ class LimitsError(ValueError):
     """An EXECUTOR_* variable holds a value the executor cannot use."""
 
 
+# What a function's memory must keep for the runtime itself: with numpy,
+# pandas and matplotlib preloaded it holds about 97 MiB resident (Debian's
+# Python 3.11) to 105 MiB (the image's 3.12), and the template's own pages.
+# A worker gets the rest (128 MiB at 256 MB) when EXECUTOR_WORKER_MEMORY_MIB
+# is not set in a Lambda environment; lib/config.ts derives the same.
+RUNTIME_RESERVE_MIB = 128
+MIN_WORKER_MEMORY_MIB = 64
+
+
 @dataclasses.dataclass(frozen=True)
 class Limits:
     default_timeout_ms: int = 10_000
     min_timeout_ms: int = 100
     max_timeout_ms: int = 25_000
     max_script_bytes: int = 65_536
-    max_request_bytes: int = 1_048_576
+    max_request_bytes: int = 1_000_000
     max_stdout_bytes: int = 102_400
     max_stderr_bytes: int = 102_400
     max_result_bytes: int = 1_048_576
@@ -64,6 +73,10 @@ class Limits:
                     f"{variable} must be a positive whole number, but it is {number}."
                 )
             values[field.name] = number
+        function_mib = environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "").strip()
+        if "worker_memory_mib" not in values and function_mib.isdigit():
+            values["worker_memory_mib"] = max(MIN_WORKER_MEMORY_MIB,
+                                              int(function_mib) - RUNTIME_RESERVE_MIB)
         limits = cls(**values)  # type: ignore[arg-type]
         limits.check()
         return limits

@@ -23,6 +23,7 @@ from .contain import Uncontainable
 from .contract import ContractError, error_response, parse_body
 from .engine import LAMBDA_RESPONSE_LIMIT_BYTES, Engine, RuntimeTampered, TemplateLost
 from .seal import SealError, Sealer
+from .secrecy import SEAL_KEY_VARIABLE
 from .limits import Limits
 
 API_VERSION = "2018-06-01"
@@ -249,17 +250,21 @@ def _invoke_once(client: RuntimeClient, engine: Engine) -> None:
         totalMs=round((time.perf_counter() - started) * 1000, 3))
 
 
-def _start_over() -> None:
+def _start_over(seal_secret: Optional[str]) -> None:
     """Replace this process with a fresh runtime: same pid, new memory, new template.
 
     The environment is this process's own copy, without the credentials it
-    dropped at init; the new runtime's init kills what is left of this one.
+    dropped at init, plus the seal key it took then (the new runtime takes it
+    out again); the new runtime's init kills what is left of this one.
     """
     sys.stdout.flush()
     sys.stderr.flush()
+    environment = dict(os.environ)
+    if seal_secret is not None:
+        environment[SEAL_KEY_VARIABLE] = seal_secret
     # The same command line it was started with (python3 -m executor, or a
     # wrapper module around it).
-    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], environment)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -302,8 +307,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     except TemplateLost as error:
         log("WARN", "the worker template was lost; starting over from a fresh process",
             error=str(error))
+        seal_secret = engine.seal_secret()
         engine.close()
-        _start_over()
+        _start_over(seal_secret)
     finally:
         engine.close()
     return 0

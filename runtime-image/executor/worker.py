@@ -10,6 +10,7 @@ or alter the answer. Frames on the result pipe: frames.py.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import dataclasses
 import errno
@@ -425,6 +426,64 @@ def _user_traceback(error: BaseException) -> str:
         return _describe(error) + "\n"
 
 
+_GUARD_NAME = "__executor_calls_main__"
+
+
+def _compile_script(script: str, module: types.ModuleType) -> types.CodeType:
+    """The script's code, where a top-level `if __name__ == "__main__":` runs only without main.
+
+    The executor calls main() itself, with the request's input, and makes
+    its return value the result; a guard that calls main() too would run it
+    (and its side effects) twice. Such a block runs as it would in a module
+    being imported when main is defined by then, and as in a program when
+    it is not, so that a script without main still prints under its guard.
+    """
+    if "__main__" not in script:
+        return compile(script, SCRIPT_FILENAME, "exec", dont_inherit=True)
+    tree = ast.parse(script, SCRIPT_FILENAME)
+    guards = [node for node in tree.body
+              if isinstance(node, ast.If) and _is_main_guard(node.test)]
+    for node in guards:
+        skip = ast.Call(func=ast.Name(id=_GUARD_NAME, ctx=ast.Load()), args=[], keywords=[])
+        node.test = ast.copy_location(
+            ast.BoolOp(op=ast.And(), values=[node.test, ast.UnaryOp(op=ast.Not(), operand=skip)]),
+            node.test)
+    if guards:
+        namespace = module.__dict__
+        namespace[_GUARD_NAME] = lambda: callable(namespace.get("main"))
+    return compile(ast.fix_missing_locations(tree), SCRIPT_FILENAME, "exec", dont_inherit=True)
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    """`__name__ == "__main__"`, written either way round."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1
+            and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = (test.left, test.comparators[0])
+    return any(isinstance(a, ast.Name) and a.id == "__name__"
+               and isinstance(b, ast.Constant) and b.value == "__main__"
+               for a, b in (sides, sides[::-1]))
+
+
+def _refusal_behind(error: BaseException) -> Optional[SandboxPolicyError]:
+    """The sandbox's refusal that a library wrapped in its own error, if any.
+
+    urllib turns a refused socket into URLError(reason=...), requests and
+    others raise from it: the outcome is the refusal however it surfaced.
+    """
+    seen: set[int] = set()
+    pending: list[Any] = [error]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen or len(seen) > 32:
+            continue
+        seen.add(id(current))
+        if isinstance(current, SandboxPolicyError):
+            return current
+        pending.extend((current.__cause__, current.__context__, getattr(current, "reason", None)))
+    return None
+
+
 def _call_main(main: Any, has_input: bool, value: Any) -> Any:
     takes_argument = False
     try:
@@ -470,11 +529,11 @@ def _run(request: dict[str, Any], result_limit_bytes: int, stdout: Any, stderr: 
     script: str = request["script"]
     linecache.cache[SCRIPT_FILENAME] = (len(script), None, script.splitlines(True),
                                         SCRIPT_FILENAME)
+    module = types.ModuleType("__main__")
     try:
-        code = compile(script, SCRIPT_FILENAME, "exec", dont_inherit=True)
+        code = _compile_script(script, module)
     except (SyntaxError, ValueError) as error:
         return _error("ScriptError", _describe(error), _user_traceback(error))
-    module = types.ModuleType("__main__")
     module.__dict__["__builtins__"] = builtins
     # The script may replace builtins (str, isinstance, ...); the code that
     # runs after it (encoding, error reporting) must see the real ones.
@@ -505,6 +564,9 @@ def _run(request: dict[str, Any], result_limit_bytes: int, stdout: Any, stderr: 
     except SandboxPolicyError as error:
         return _error("PolicyViolation", str(error), _user_traceback(error))
     except OSError as error:
+        refusal = _refusal_behind(error)
+        if refusal is not None:
+            return _error("PolicyViolation", str(refusal), _user_traceback(error))
         if error.errno == errno.EFBIG:
             return _error("OutputLimit", outcome.file_too_large(max_file_bytes),
                           _user_traceback(error))
@@ -512,4 +574,7 @@ def _run(request: dict[str, Any], result_limit_bytes: int, stdout: Any, stderr: 
             return _memory_error(error, memory_bytes)
         return _error("ScriptError", _describe(error), _user_traceback(error))
     except BaseException as error:  # noqa: BLE001 - every script failure is an outcome
+        refusal = _refusal_behind(error)
+        if refusal is not None:
+            return _error("PolicyViolation", str(refusal), _user_traceback(error))
         return _error("ScriptError", _describe(error), _user_traceback(error))

@@ -161,12 +161,14 @@ class UploadTest(unittest.TestCase):
 class CollectTest(unittest.TestCase):
     def test_missing_or_symlinked_outputs_dir_gives_nothing(self) -> None:
         with tempfile.TemporaryDirectory() as root:
-            self.assertEqual(artifacts.collect(os.path.join(root, "outputs"), 10, 100), ([], None))
+            self.assertEqual(artifacts.collect(os.path.join(root, "outputs"), 10, 100),
+                             artifacts.Collected([]))
             os.mkdir(os.path.join(root, "elsewhere"))
             with open(os.path.join(root, "elsewhere", "x"), "w") as handle:
                 handle.write("x")
             os.symlink(os.path.join(root, "elsewhere"), os.path.join(root, "outputs"))
-            self.assertEqual(artifacts.collect(os.path.join(root, "outputs"), 10, 100), ([], None))
+            self.assertEqual(artifacts.collect(os.path.join(root, "outputs"), 10, 100),
+                             artifacts.Collected([]))
 
     def test_deep_and_wide_trees_are_bounded(self) -> None:
         with tempfile.TemporaryDirectory() as root:
@@ -177,13 +179,13 @@ class CollectTest(unittest.TestCase):
             os.makedirs(path)
             with open(os.path.join(path, "deep.txt"), "w") as handle:
                 handle.write("deep")
-            found, problem = artifacts.collect(outputs, 10, 100)
-            self.assertEqual(found, [])
+            self.assertEqual(artifacts.collect(outputs, 10, 100).found, [])
             for index in range(artifacts.MAX_ENTRIES_SCANNED + 10):
                 open(os.path.join(outputs, f"f{index:05}"), "w").close()
-            found, problem = artifacts.collect(outputs, 10, 100)
-            self.assertEqual(len(found), 10)
-            self.assertIsNotNone(problem)
+            collected = artifacts.collect(outputs, 10, 100)
+            self.assertEqual(len(collected.found), 10)
+            self.assertTrue(collected.more)
+            self.assertIsNotNone(collected.problem)
 
     def test_names_follow_the_shared_fixture(self) -> None:
         with open(NAME_FIXTURE, encoding="utf-8") as handle:
@@ -198,7 +200,8 @@ class CollectTest(unittest.TestCase):
                 os.makedirs(os.path.join(outputs, os.path.dirname(raw)))
                 with open(os.path.join(outputs, raw), "wb") as handle:
                     handle.write(b"x")
-                found, problem = artifacts.collect(outputs.decode("utf-8", "surrogateescape"), 10, 100)
+                collected = artifacts.collect(outputs.decode("utf-8", "surrogateescape"), 10, 100)
+                found, problem = collected.found, collected.problem
                 if case["name"] is None:
                     self.assertEqual(found, [])
                     self.assertIn("has a name too long to return as an artifact", problem)
@@ -215,8 +218,9 @@ class CollectTest(unittest.TestCase):
             for path in duplicates["paths"]:
                 with open(os.path.join(outputs, path), "w") as handle:
                     handle.write(path)
-            found, problem = artifacts.collect(outputs, 10, 100)
-        self.assertIsNone(problem)
+            collected = artifacts.collect(outputs, 10, 100)
+        found = collected.found
+        self.assertIsNone(collected.problem)
         self.assertEqual([artifact.name for artifact in found], duplicates["names"])
         self.assertEqual([artifact.data.decode() for artifact in found], duplicates["paths"])
 

@@ -130,6 +130,17 @@ class LimitsTest(unittest.TestCase):
         self.assertEqual(limits.worker_memory_mib, 192)
         self.assertEqual(limits.preloads, ("numpy", "pandas", "matplotlib"))
 
+    def test_worker_memory_leaves_the_runtime_its_share_of_a_function(self) -> None:
+        self.assertEqual(Limits.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256"})
+                         .worker_memory_mib, 128)
+        self.assertEqual(Limits.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"})
+                         .worker_memory_mib, 896)
+        self.assertEqual(Limits.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128"})
+                         .worker_memory_mib, 64)
+        self.assertEqual(Limits.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+                                          "EXECUTOR_WORKER_MEMORY_MIB": "100"})
+                         .worker_memory_mib, 100)
+
     def test_variables_override_and_report_in_camel_case(self) -> None:
         limits = Limits.from_env({"EXECUTOR_MAX_STDOUT_BYTES": "10", "EXECUTOR_PRELOADS": ""})
         self.assertEqual(limits.max_stdout_bytes, 10)

@@ -67,6 +67,47 @@ class ScriptSemanticsTest(EngineTestCase):
                                    "    await asyncio.sleep(0)\n    return v + 1\n", input=1)
         self.assertEqual(response["result"], 2)
 
+    def test_main_under_a_main_guard_runs_once_with_the_input(self) -> None:
+        script = ("calls = []\n"
+                  "def main(data=None):\n"
+                  "    calls.append(data)\n"
+                  "    print('main ran with', data)\n"
+                  "    return len(calls)\n"
+                  "if __name__ == '__main__':\n"
+                  "    main({'sample': True})\n")
+        response = self.run_script(script, input=7)
+        self.assertTrue(response["ok"], response)
+        self.assertEqual(response["result"], 1)
+        self.assertEqual(response["stdout"], "main ran with 7\n")
+
+    def test_async_main_under_a_guard_runs_once(self) -> None:
+        script = ("import asyncio, sys\n"
+                  "ran = 0\n"
+                  "async def main():\n"
+                  "    global ran\n"
+                  "    ran += 1\n"
+                  "    return ran\n"
+                  "if '__main__' == __name__:\n"
+                  "    sys.exit(asyncio.run(main()))\n")
+        response = self.run_script(script)
+        self.assertTrue(response["ok"], response)
+        self.assertEqual(response["result"], 1)
+
+    def test_a_guard_without_main_still_runs(self) -> None:
+        script = ("def helper():\n    return 6 * 7\n"
+                  "if __name__ == \"__main__\":\n    print(helper())\n"
+                  "print(__name__)\n")
+        response = self.run_script(script)
+        self.assertTrue(response["ok"], response)
+        self.assertEqual(response["stdout"], "42\n__main__\n")
+        self.assertIsNone(response["result"])
+
+    def test_an_error_under_a_guard_keeps_its_line_number(self) -> None:
+        script = "def main():\n    return 1\nif __name__ == '__main__':\n    pass\nx = 1 / 0\n"
+        response = self.run_script(script)
+        self.assert_error(response, "ScriptError")
+        self.assertIn('line 5', response["traceback"])
+
     def test_script_without_main_runs_for_output(self) -> None:
         response = self.run_script("import sys\nprint('out')\nprint('err', file=sys.stderr)\n")
         self.assertTrue(response["ok"])
@@ -144,7 +185,7 @@ class OutputCaptureTest(EngineTestCase):
         self.assertTrue(response["ok"])
         self.assertEqual(response["stdout"], "a" * 1000)
         self.assertEqual(response["stderr"], "b" * 400)
-        self.assertEqual(response["truncated"], {"stdout": True, "stderr": False})
+        self.assertEqual(response["truncated"], {"stdout": True, "stderr": False, "artifacts": False})
 
     def test_flood_is_drained_not_deadlocked(self) -> None:
         response = self.run_script("import sys\nfor _ in range(2000):\n"
@@ -167,6 +208,15 @@ class OutputCaptureTest(EngineTestCase):
 
 class ErrorTypesTest(EngineTestCase):
     engine_options = {"max_result_bytes": 2000, "max_file_bytes": 100000}
+
+    def test_a_refusal_wrapped_by_a_library_is_still_a_policy_violation(self) -> None:
+        for script in ("import urllib.request\nurllib.request.urlopen('http://127.0.0.1:9/')\n",
+                       "import socket\ntry:\n    socket.socket(socket.AF_INET)\n"
+                       "except Exception as e:\n    raise RuntimeError('no network') from e\n"):
+            with self.subTest(script=script):
+                response = self.run_script(script)
+                self.assert_error(response, "PolicyViolation")
+                self.assertIn("network", response["error"])
 
     def test_invalid_request(self) -> None:
         response = self.engine.execute({"script": "  "}, "r")
@@ -320,12 +370,17 @@ class ArtifactsInlineTest(EngineTestCase):
         self.assertTrue(response["ok"], response)
         self.assertEqual([item["name"] for item in response["artifacts"]], ["real.txt"])
 
-    def test_too_many_files_is_an_output_limit(self) -> None:
+    def test_files_beyond_the_limit_are_left_out_and_flagged(self) -> None:
         response = self.run_script("for i in range(5):\n    open(f'outputs/{i}.txt', 'w').write('x')\n"
                                    "def main():\n    return 1\n")
-        self.assert_error(response, "OutputLimit")
-        self.assertIn("at most 3", response["error"])
-        self.assertEqual(len(response["artifacts"]), 3)
+        self.assertTrue(response["ok"], response)
+        self.assertEqual(response["result"], 1)
+        self.assertEqual([item["name"] for item in response["artifacts"]],
+                         ["0.txt", "1.txt", "2.txt"])
+        self.assertEqual(response["truncated"], {"stdout": False, "stderr": False,
+                                                 "artifacts": True})
+        response = self.run_script("open('outputs/one.txt', 'w').write('x')\n")
+        self.assertEqual(response["truncated"]["artifacts"], False)
 
     def test_too_large_file_is_an_output_limit(self) -> None:
         response = self.run_script("open('outputs/big.bin', 'wb').write(b'x' * 5000)\n")

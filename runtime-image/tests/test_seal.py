@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import unittest
 
 from executor.seal import SealError, Sealer, from_secret
 
 from .runtime_api import RuntimeApi
+from .support import descendants_of
 from .test_runtime import start_runtime, stop_runtime
 
 KEY = "k" * 40
@@ -135,6 +137,39 @@ class SealedRuntimeTest(unittest.TestCase):
                                                                 os.urandom(16))).encode()))
         self.assertEqual(response["errorType"], "InternalError")
         self.assertIn("integrity check", response["error"])
+
+
+class SealedRuntimeStartingOverTest(unittest.TestCase):
+    """A runtime whose worker template was lost starts over in a new image, key included."""
+
+    def test_sealed_requests_still_open_after_the_runtime_started_over(self) -> None:
+        api = RuntimeApi()
+        process = start_runtime(api, EXECUTOR_SEAL_KEY=KEY, EXECUTOR_PRELOADS="")
+        try:
+            sealer = Sealer(KEY.encode())
+
+            def sealed_call(script: str) -> dict:
+                nonce = os.urandom(16)
+                payload = api.invoke(json.dumps(sealer.seal({"script": script}, nonce)).encode(),
+                                     timeout_s=60).body
+                opened = sealer.verify(payload, nonce)
+                self.assertIsNotNone(opened, payload[:300])
+                return json.loads(opened or b"null")
+
+            self.assertEqual(sealed_call("def main():\n    return 1")["result"], 1)
+            children = [pid for pid in descendants_of(process.pid)]
+            self.assertTrue(children)
+            for pid in children:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            answers = [sealed_call(f"def main():\n    return {n}") for n in range(2, 5)]
+            self.assertEqual([answer.get("result") for answer in answers], [2, 3, 4], answers)
+            self.assertIsNone(process.poll(), "the runtime exited instead of starting over")
+        finally:
+            stop_runtime(process)
+            api.close()
 
 
 if __name__ == "__main__":

@@ -207,7 +207,7 @@ describe('InvokerApi in iam mode (the default)', () => {
         result: null,
         stdout: '',
         stderr: '',
-        truncated: { stdout: false, stderr: false },
+        truncated: { stdout: false, stderr: false, artifacts: false },
         error: expect.stringMatching(/^[A-Z].{20,}[.)a-z0-9]$/),
         errorType,
         traceback: null,

@@ -9,6 +9,7 @@ import {
   executorFunctionName,
   limitsToEnvironment,
   resolveConfig,
+  RUNTIME_RESERVE_MIB,
   SecurePythonExecutorConfigProps,
   stackName,
 } from '../../lib/config';
@@ -67,13 +68,19 @@ describe('resolveConfig defaults', () => {
     }
     // Only the local server sets the sandbox uid (Lambda never runs as root).
     table.delete('EXECUTOR_SANDBOX_UID');
+    // The table gives the executor's default without a function memory (the local root profile); a
+    // deployed function's worker keeps RUNTIME_RESERVE_MIB for the runtime (the next test).
+    expect(table.get('EXECUTOR_WORKER_MEMORY_MIB')).toBe('192');
+    table.set('EXECUTOR_WORKER_MEMORY_MIB', String(256 - RUNTIME_RESERVE_MIB));
     expect(table.size).toBeGreaterThanOrEqual(15);
     expect(limitsToEnvironment(config.limits)).toEqual(Object.fromEntries(table));
   });
 
-  it('derives the worker memory from memoryMiB, keeping 64 MiB for the executor parent', () => {
-    expect(config.limits.workerMemoryMiB).toBe(192);
-    expect(resolveConfig({ memoryMiB: 512 }).limits.workerMemoryMiB).toBe(448);
+  it('derives the worker memory from memoryMiB, keeping 128 MiB for the runtime as the executor does', () => {
+    expect(config.limits.workerMemoryMiB).toBe(128);
+    expect(resolveConfig({ memoryMiB: 512 }).limits.workerMemoryMiB).toBe(384);
+    const limitsPy = fs.readFileSync(path.join(REPOSITORY_ROOT, 'runtime-image', 'executor', 'limits.py'), 'utf8');
+    expect(limitsPy).toMatch(new RegExp(`^RUNTIME_RESERVE_MIB = ${RUNTIME_RESERVE_MIB}$`, 'm'));
     expect(resolveConfig({ memoryMiB: 512, workerMemoryMiB: 300 }).limits.workerMemoryMiB).toBe(300);
   });
 
@@ -141,7 +148,7 @@ describe('resolveConfig validation', () => {
     ['a request limit whose proxy event may not fit Lambda', { maxRequestBytes: 1_006_934 }, 'maxRequestBytes (1006934) must be a whole number from 1024 to 1006933 bytes'],
     ['a script limit above the request limit', { maxScriptBytes: 1_000_001 }, 'maxScriptBytes (1000001) must not exceed maxRequestBytes (1000000)'],
     ['outputs that cannot fit one Lambda response', { maxResultBytes: 4 * 1024 * 1024, maxStdoutBytes: 1024 * 1024 }, 'maxResultBytes + maxStdoutBytes + maxStderrBytes (5345280) must stay within 5242880 bytes'],
-    ['a worker larger than the function leaves room for', { workerMemoryMiB: 250 }, 'workerMemoryMiB (250) must be a whole number from 64 to 192 MiB'],
+    ['a worker larger than the function leaves room for', { workerMemoryMiB: 250 }, 'workerMemoryMiB (250) must be a whole number from 64 to 128 MiB'],
     ['a preload that is not a module name', { preloads: 'numpy,os;rm' }, "preloads contains 'os;rm', which is not a Python module name"],
     ['no artifacts at all', { maxArtifacts: 0 }, 'maxArtifacts (0) must be a whole number from 1 to 100'],
     ['a seal key generation of 0', { sealKeyGeneration: 0 }, 'sealKeyGeneration (0) must be a whole number from 1 to 1000000: set -c sealKeyGeneration=<value> in that range.'],
@@ -184,7 +191,7 @@ describe('configPropsFromContext', () => {
       reservedConcurrency: '5', architecture: 'arm64', namePrefix: 'x', artifactRetentionDays: '2', logRetentionDays: '7', authMode: 'apiKey', tenancy: 'shared',
       enableWaf: 'true', wafRequestsPer5MinutesPerIp: '300', apiRateLimitRps: '7', apiBurstLimitRequests: '9', apiKeyDailyQuotaRequests: '99',
       corsAllowOrigin: '*', apiIntegrationTimeoutMs: '60000', apiGatewayCloudWatchRole: 'false', permissionsBoundaryPolicyName: 'boundary', sealKeyGeneration: '2', maxScriptBytes: '1000', maxRequestBytes: '500000', maxStdoutBytes: '2000', maxStderrBytes: '3000', maxResultBytes: '4000',
-      maxArtifacts: '3', maxArtifactBytes: '5000', maxProcesses: '8', maxFileBytes: '6000', maxOpenFiles: '64', workerMemoryMiB: '128', preloads: 'numpy',
+      maxArtifacts: '3', maxArtifactBytes: '5000', maxProcesses: '8', maxFileBytes: '6000', maxOpenFiles: '64', workerMemoryMiB: '100', preloads: 'numpy',
     };
     expect(Object.keys(nonDefaults).sort()).toEqual(CONTEXT_SETTINGS.map((setting) => setting.key).sort());
     const defaults = JSON.stringify(resolveConfig());

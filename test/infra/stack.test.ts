@@ -268,7 +268,7 @@ describe('SecurePythonExecutorStack with the default configuration', () => {
         EXECUTOR_MAX_ARTIFACT_BYTES: '5242880',
         EXECUTOR_MAX_PROCESSES: '16',
         EXECUTOR_MAX_FILE_BYTES: '10485760',
-        EXECUTOR_WORKER_MEMORY_MIB: '192',
+        EXECUTOR_WORKER_MEMORY_MIB: '128',
         EXECUTOR_MAX_OPEN_FILES: '256',
         EXECUTOR_PRELOADS: 'numpy,pandas,matplotlib',
       });
@@ -457,7 +457,7 @@ describe('SecurePythonExecutorStack with a name prefix, arm64 and other limits',
       Timeout: 60,
       ReservedConcurrentExecutions: 3,
       Architectures: ['arm64'],
-      Environment: { Variables: Match.objectLike({ EXECUTOR_MAX_TIMEOUT_MS: '50000', EXECUTOR_WORKER_MEMORY_MIB: '960' }) },
+      Environment: { Variables: Match.objectLike({ EXECUTOR_MAX_TIMEOUT_MS: '50000', EXECUTOR_WORKER_MEMORY_MIB: '896' }) },
     });
     template.hasResourceProperties('AWS::Lambda::Function', { Runtime: 'nodejs22.x', Architectures: ['arm64'] });
   });

@@ -76,7 +76,7 @@ describe('executor outcomes', () => {
       result: null,
       stdout: 'before\n',
       stderr: 'warn\n',
-      truncated: { stdout: true, stderr: false },
+      truncated: { stdout: true, stderr: false, artifacts: false },
       traceback: 'Traceback (most recent call last):\n  File "<script>", line 1, in main\n',
       durationMs: 12.5,
     });
@@ -112,7 +112,7 @@ describe('executor outcomes', () => {
     endpoint.respond = () => ({ body: { ok: true, result: { a: 1 } } });
     const { result, body } = await execute();
     expect(result.statusCode).toBe(200);
-    expect(body).toMatchObject({ ok: true, result: { a: 1 }, stdout: '', stderr: '', truncated: { stdout: false, stderr: false }, traceback: null, artifacts: [], durationMs: 0 });
+    expect(body).toMatchObject({ ok: true, result: { a: 1 }, stdout: '', stderr: '', truncated: { stdout: false, stderr: false, artifacts: false }, traceback: null, artifacts: [], durationMs: 0 });
   });
 });
 

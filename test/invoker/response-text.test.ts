@@ -12,7 +12,7 @@ function encode(text: string, requestId = 'req-1'): string {
 }
 
 const COMPLETE =
-  '{"ok":true,"result":[1.0,-0.0,1e+16,123456789012345678901234567890],"stdout":"caf\u00e9 \\"}]\\\\","stderr":"","truncated":{"stdout":false,"stderr":false},' +
+  '{"ok":true,"result":[1.0,-0.0,1e+16,123456789012345678901234567890],"stdout":"caf\u00e9 \\"}]\\\\","stderr":"","truncated":{"stdout":false,"stderr":false,"artifacts":false},' +
   '"error":null,"errorType":null,"traceback":null,"artifacts":[],"durationMs":2.0,"requestId":"req-1"}';
 
 describe('jsonMemberTexts', () => {
@@ -44,7 +44,7 @@ describe('encodeExecutorResponse', () => {
   it('re-encodes only what the invoker changed or added, keeping the result as written', () => {
     const fromExecutor = '{"ok":true, "result": 3.0, "stdout":"x", "requestId":"executor-side-id", "extra": 1}';
     expect(encode(fromExecutor, 'req-2')).toBe(
-      '{"ok":true,"result":3.0,"stdout":"x","stderr":"","truncated":{"stdout":false,"stderr":false},' +
+      '{"ok":true,"result":3.0,"stdout":"x","stderr":"","truncated":{"stdout":false,"stderr":false,"artifacts":false},' +
         '"error":null,"errorType":null,"traceback":null,"artifacts":[],"durationMs":0,"requestId":"req-2"}',
     );
   });

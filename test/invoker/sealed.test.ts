@@ -42,7 +42,7 @@ function load(sealKey: string | undefined): Handler {
 /** A complete response as the Python runtime encodes it: contract order, compact, 3.0 and a large integer as written. */
 function executorResponse(requestId: string, result = '{"mean":3.0,"count":12345678901234567890}'): string {
   return (
-    `{"ok":true,"result":${result},"stdout":"h\u00e9llo\\n","stderr":"","truncated":{"stdout":false,"stderr":false},` +
+    `{"ok":true,"result":${result},"stdout":"h\u00e9llo\\n","stderr":"","truncated":{"stdout":false,"stderr":false,"artifacts":false},` +
     `"error":null,"errorType":null,"traceback":null,"artifacts":[],"durationMs":4.25,"requestId":"${requestId}"}`
   );
 }

@@ -179,7 +179,7 @@ export function executorOk(overrides: Record<string, unknown> = {}): Record<stri
     result: null,
     stdout: '',
     stderr: '',
-    truncated: { stdout: false, stderr: false },
+    truncated: { stdout: false, stderr: false, artifacts: false },
     error: null,
     errorType: null,
     traceback: null,
