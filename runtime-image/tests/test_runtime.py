@@ -82,6 +82,20 @@ class RuntimeLoopTest(unittest.TestCase):
         self.assertEqual(response["stdout"], "print-marker\n")
         self.assertEqual(response["requestId"], "req-1")
 
+    def test_an_answer_over_lambdas_6_mb_is_an_output_limit_and_the_loop_goes_on(self) -> None:
+        # Two 4 MiB files come back inline by direct invoke: base64 makes them
+        # over 10 MB, beyond what the Runtime API accepts (6 MB).
+        script = ("import os\n"
+                  "for name in ('a.bin', 'b.bin'):\n"
+                  "    open('outputs/' + name, 'wb').write(os.urandom(4 << 20))\n"
+                  "def main():\n    return 'done'\n")
+        kind, response = self.api.call("big-answer", json.dumps({"script": script}).encode())
+        self.assertEqual(kind, "response", response)
+        self.assertEqual(response["errorType"], "OutputLimit", response.get("error"))
+        self.assertRegex(response["error"], r"^The .+\.$")
+        kind, response = self.api.call("after-big", b'{"script": "def main():\\n    return 7"}')
+        self.assertEqual((kind, response["result"]), ("response", 7))
+
     def test_invalid_bodies_are_invalid_requests(self) -> None:
         cases = [
             (b"{not json", "Request body is not valid JSON"),
