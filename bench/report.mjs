@@ -69,7 +69,7 @@ export function renderReport({ startedAt, totalS, machine, loadAverage, cost, se
     `${machine.distribution}; ${machine.node}; ${machine.python}.`, '');
   if (peakLoad > machine.logicalCores * 0.75) {
     push(`> **Loaded machine.** The 1-minute load average reached ${peakLoad.toFixed(2)} on ${machine.logicalCores} cores: ` +
-      'CPU per execution is read from cgroups and hardly moves with load, but latencies are inflated.', '');
+      'latencies are inflated, and CPU per execution rises too (measured here: about twice the quiet figures, from cache and page-fault contention); rerun on a quiet machine before quoting.', '');
   }
 
   push('## What one execution costs', '');
