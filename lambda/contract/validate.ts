@@ -56,19 +56,27 @@ function fail(errorType: ErrorType, error: string): ValidationResult {
  * Validates a parsed request body. The order of the checks is part of the
  * contract (the Python executor applies the same order), so that a request
  * with several faults gets the same sentence from every part:
- * shape, nesting depth, total size, unknown fields, script, timeoutMs.
+ * shape, total size, nesting depth, unknown fields, script, timeoutMs.
  */
 export function validateRequest(value: unknown, limits: ValidationLimits): ValidationResult {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return fail('InvalidRequest', messages.notAnObject);
   }
-  // Depth before size: measuring the size serialises the value, which a
-  // too-deep value would overflow.
+  // Size before depth, as the HTTP layer must (it measures the raw body
+  // before parsing it) and the Python executor does. A value too deep to
+  // serialise is too deep for the contract as well.
+  let bytes: number;
+  try {
+    bytes = compactJsonBytes(value);
+  } catch (error) {
+    if (error instanceof RangeError) return fail('InvalidRequest', messages.nestedTooDeeply(limits.maxNestingDepth));
+    throw error;
+  }
+  if (bytes > limits.maxRequestBytes) {
+    return fail('RequestTooLarge', messages.bodyTooLarge(limits.maxRequestBytes));
+  }
   if (exceedsNestingDepth(value, limits.maxNestingDepth)) {
     return fail('InvalidRequest', messages.nestedTooDeeply(limits.maxNestingDepth));
-  }
-  if (compactJsonBytes(value) > limits.maxRequestBytes) {
-    return fail('RequestTooLarge', messages.bodyTooLarge(limits.maxRequestBytes));
   }
   const body = value as Record<string, unknown>;
   const unknownFields = Object.keys(body)

@@ -30,7 +30,7 @@ def expand(value: Any) -> Any:
                 built = [built]
             return built
         if value.get("$nest") == "object":
-            built = value["leaf"]
+            built = expand(value["leaf"])
             for _ in range(value["levels"]):
                 built = {value["key"]: built}
             return built
