@@ -7,6 +7,7 @@
 
 import { LIMIT_SPECS, limitsToEnv, type ConfigurableLimits } from '../lambda/contract/limits';
 import { isTenancy, TENANCY_MODES, type AuthMode, type Tenancy } from '../lambda/contract/tenant';
+import { TIMING_BUDGET } from '../lambda/contract/timing';
 import { LAMBDA_SYNC_REQUEST_LIMIT_BYTES, MAX_REQUEST_BYTES_IN_PROXY_EVENT } from './proxy-event-size';
 
 /** Thrown when a setting is invalid; the message names the setting and the fix. */
@@ -197,26 +198,19 @@ export const CONTEXT_SETTINGS: readonly SettingDoc[] = [
  */
 export const RUNTIME_RESERVE_MIB = 128;
 
-/** The per-request maximum must end this long before the Lambda timeout, so the
- * executor can kill the worker, clean up and still answer with `Timeout`. */
-export const TIMEOUT_HEADROOM_MS = 2000;
-
 /**
  * What the API path needs besides the script's own time: the executor's work
- * after the script's deadline (TIMEOUT_HEADROOM_MS: stop the worker, collect
- * and upload artifacts, answer) and the invoker's (validate, sign, invoke,
- * sign the artifact links, answer). A cold start comes on top and is not
- * covered: such a request can meet the integration timeout (README, limits).
+ * after the script's deadline and the invoker's (TIMING_BUDGET). A cold
+ * start comes on top and is not covered: such a request can meet the
+ * integration timeout (README, limits).
  */
-export const INVOKER_BUDGET_MS = 1000;
-export const API_RESPONSE_BUDGET_MS = TIMEOUT_HEADROOM_MS + INVOKER_BUDGET_MS;
+const API_RESPONSE_BUDGET_MS = TIMING_BUDGET.executorHeadroomMs + TIMING_BUDGET.invokerWorkMs;
 
 /**
  * API Gateway's integration timeout: 29 s by default, up to 300 s for Regional
  * REST APIs once the account's quota was raised (AWS What's New, 2024-06-04,
  * "Amazon API Gateway integration timeout limit increase beyond 29 seconds").
  */
-export const DEFAULT_API_INTEGRATION_TIMEOUT_MS = 29_000;
 const MAX_API_INTEGRATION_TIMEOUT_MS = 300_000;
 
 /** Lambda's synchronous response payload limit, 6 MB. */
@@ -308,7 +302,7 @@ export function resolveConfig(props: SecurePythonExecutorConfigProps = {}): Secu
     apiBurstLimitRequests: props.apiBurstLimitRequests ?? 40,
     apiKeyDailyQuotaRequests: props.apiKeyDailyQuotaRequests ?? 10_000,
     corsAllowOrigin: props.corsAllowOrigin ?? '',
-    apiIntegrationTimeoutMs: props.apiIntegrationTimeoutMs ?? DEFAULT_API_INTEGRATION_TIMEOUT_MS,
+    apiIntegrationTimeoutMs: props.apiIntegrationTimeoutMs ?? TIMING_BUDGET.defaultApiIntegrationTimeoutMs,
     apiGatewayCloudWatchRole: props.apiGatewayCloudWatchRole ?? true,
     permissionsBoundaryPolicyName: props.permissionsBoundaryPolicyName ?? '',
     sealKeyGeneration: props.sealKeyGeneration ?? 1,
@@ -337,11 +331,11 @@ function validateConfig(config: SecurePythonExecutorConfig): string[] {
   const minOk = integerIn('minRequestTimeoutMs', limits.minTimeoutMs, 1, 60_000, ' ms');
   const maxOk = integerIn('maxRequestTimeoutMs', limits.maxTimeoutMs, 1, 898_000, ' ms');
   if (timeoutOk && maxOk) {
-    const highestAllowedMs = config.timeoutSeconds * 1000 - TIMEOUT_HEADROOM_MS;
+    const highestAllowedMs = config.timeoutSeconds * 1000 - TIMING_BUDGET.executorHeadroomMs;
     if (limits.maxTimeoutMs > highestAllowedMs) {
-      const neededSeconds = Math.ceil((limits.maxTimeoutMs + TIMEOUT_HEADROOM_MS) / 1000);
+      const neededSeconds = Math.ceil((limits.maxTimeoutMs + TIMING_BUDGET.executorHeadroomMs) / 1000);
       errors.push(
-        `maxRequestTimeoutMs (${limits.maxTimeoutMs}) must leave at least ${TIMEOUT_HEADROOM_MS} ms below the Lambda timeout of ${config.timeoutSeconds} s: ` +
+        `maxRequestTimeoutMs (${limits.maxTimeoutMs}) must leave at least ${TIMING_BUDGET.executorHeadroomMs} ms below the Lambda timeout of ${config.timeoutSeconds} s: ` +
           `lower maxRequestTimeoutMs to ${highestAllowedMs} or less, or raise timeoutSeconds to ${neededSeconds} or more.`,
       );
     }

@@ -10,23 +10,17 @@ import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { CORS_ALLOW_HEADERS } from '../lambda/contract/http';
 import { SEAL_KEY_VARIABLE } from '../lambda/contract/seal';
+import { TIMING_BUDGET } from '../lambda/contract/timing';
 import { ApiGatewayAccount } from './api-gateway-account';
 import { ARTIFACT_KEY_PREFIX } from './artifact-store';
-import { corsOrigins, INVOKER_BUDGET_MS, limitsToEnvironment, SecurePythonExecutorConfig } from './config';
+import { corsOrigins, limitsToEnvironment, SecurePythonExecutorConfig } from './config';
 import { addGatewayResponses, gatewayResponseSpecs } from './gateway-responses';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..');
 export const DEFAULT_INVOKER_ENTRY = path.join(REPOSITORY_ROOT, 'lambda', 'invoker', 'handler.ts');
 export const API_STAGE_NAME = 'v1';
 
-/**
- * How much longer than the executor's Lambda timeout the invoker's Lambda
- * client would wait to receive the executor's own answer (including a
- * Lambda-level timeout error).
- */
-const CLIENT_TIMEOUT_MARGIN_MS = 2000;
-/** The invoker's own timeout above the client's, to log and answer cleanly. */
-const INVOKER_TIMEOUT_MARGIN_SECONDS = 5;
+const { clientWaitBeyondExecutorMs, invokerWorkMs, invokerTimeoutMarginMs } = TIMING_BUDGET;
 /** Lambda's largest function timeout (15 minutes). */
 export const LAMBDA_MAX_TIMEOUT_SECONDS = 900;
 
@@ -47,13 +41,12 @@ export interface InvokerTimeouts {
 export function invokerTimeouts(config: Pick<SecurePythonExecutorConfig, 'timeoutSeconds' | 'apiIntegrationTimeoutMs'>): InvokerTimeouts {
   const functionTimeoutSeconds = Math.min(
     LAMBDA_MAX_TIMEOUT_SECONDS,
-    Math.ceil(Math.min(config.timeoutSeconds * 1000 + CLIENT_TIMEOUT_MARGIN_MS, config.apiIntegrationTimeoutMs - INVOKER_BUDGET_MS) / 1000) +
-      INVOKER_TIMEOUT_MARGIN_SECONDS,
+    Math.ceil((Math.min(config.timeoutSeconds * 1000 + clientWaitBeyondExecutorMs, config.apiIntegrationTimeoutMs - invokerWorkMs) + invokerTimeoutMarginMs) / 1000),
   );
   const clientTimeoutMs = Math.min(
-    config.timeoutSeconds * 1000 + CLIENT_TIMEOUT_MARGIN_MS,
-    config.apiIntegrationTimeoutMs - INVOKER_BUDGET_MS,
-    (functionTimeoutSeconds - INVOKER_TIMEOUT_MARGIN_SECONDS) * 1000,
+    config.timeoutSeconds * 1000 + clientWaitBeyondExecutorMs,
+    config.apiIntegrationTimeoutMs - invokerWorkMs,
+    functionTimeoutSeconds * 1000 - invokerTimeoutMarginMs,
   );
   return { clientTimeoutMs, functionTimeoutSeconds };
 }

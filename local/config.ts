@@ -6,7 +6,7 @@
  * never disagree.
  */
 import { isIP } from 'node:net';
-import { ConfigError, isTenancy, limitsToEnv, readContractLimits, TENANCY_MODES, type ContractLimits, type Tenancy } from '../lambda/contract';
+import { ConfigError, isTenancy, limitsToEnv, readContractLimits, TENANCY_MODES, TIMING_BUDGET, type ContractLimits, type Tenancy } from '../lambda/contract';
 
 export { ConfigError };
 
@@ -116,8 +116,6 @@ export function isLoopbackHost(host: string): boolean {
   return false;
 }
 
-/** The executor needs this much time between its own deadline and the function timeout (DESIGN.md section 3). */
-const EXECUTOR_HEADROOM_MS = 2000;
 
 export function loadConfig(env: Env): LocalConfig {
   const host = (env.HOST ?? '').trim() || '127.0.0.1';
@@ -135,10 +133,10 @@ export function loadConfig(env: Env): LocalConfig {
   const functionMemoryMb = readInteger(env, 'FUNCTION_MEMORY_MB', 256, 128, 10240, 'MB');
 
   const limits = readContractLimits(env as NodeJS.ProcessEnv);
-  if (functionTimeoutS * 1000 < limits.maxTimeoutMs + EXECUTOR_HEADROOM_MS) {
+  if (functionTimeoutS * 1000 < limits.maxTimeoutMs + TIMING_BUDGET.executorHeadroomMs) {
     throw new ConfigError(
       `FUNCTION_TIMEOUT_S (${functionTimeoutS} s) must be at least 2 s above EXECUTOR_MAX_TIMEOUT_MS (${limits.maxTimeoutMs} ms); ` +
-        `raise FUNCTION_TIMEOUT_S to ${Math.ceil((limits.maxTimeoutMs + EXECUTOR_HEADROOM_MS) / 1000)} or lower EXECUTOR_MAX_TIMEOUT_MS.`,
+        `raise FUNCTION_TIMEOUT_S to ${Math.ceil((limits.maxTimeoutMs + TIMING_BUDGET.executorHeadroomMs) / 1000)} or lower EXECUTOR_MAX_TIMEOUT_MS.`,
     );
   }
   const executorEnv: Record<string, string> = limitsToEnv(limits);

@@ -1,6 +1,7 @@
 import {
   AUTH_MODES,
   ConfigError,
+  defaultClientWaitMs,
   readContractLimits,
   SEAL_KEY_VARIABLE,
   SealKey,
@@ -38,8 +39,6 @@ export interface InvokerConfig {
   readonly sealKey: SealKey | undefined;
 }
 
-/** Headroom above the longest execution for the executor's own work (encode, upload, respond). */
-export const CLIENT_TIMEOUT_MARGIN_MS = 5_000;
 export const DEFAULT_ARTIFACT_URL_EXPIRY_SECONDS = 900;
 /** SigV4 presigned URLs cannot live longer than seven days. */
 const MAX_ARTIFACT_URL_EXPIRY_SECONDS = 604_800;
@@ -112,7 +111,7 @@ export function readInvokerConfig(env: NodeJS.ProcessEnv = process.env): Invoker
   const clientTimeoutMs = positiveInteger(
     env,
     'EXECUTOR_CLIENT_TIMEOUT_MS',
-    limits.maxTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS,
+    defaultClientWaitMs(limits.maxTimeoutMs),
     'how long the invoker waits for the executor',
   );
   if (clientTimeoutMs <= limits.maxTimeoutMs) {

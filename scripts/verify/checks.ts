@@ -12,6 +12,7 @@ import {
   RUNTIME_API_PROBE,
   tcpProbe,
 } from './probes';
+import { TIMING_BUDGET } from '../../lambda/contract/timing';
 import { parseReportLines, type ReportLine, type RuntimeProcess, type Target } from './targets';
 
 export type FactStatus = 'verified' | 'failed' | 'not verified';
@@ -26,8 +27,6 @@ export interface Fact {
 const REQUIRED_LAYERS = ['worker_process', 'rlimits', 'audit_hook', 'scrubbed_environment', 'fresh_workdir', 'redaction'];
 /** Lambda's init phase limit. */
 const INIT_LIMIT_MS = 10_000;
-/** The executor's work after a script's deadline (lib/config.ts TIMEOUT_HEADROOM_MS). */
-const EXECUTOR_HEADROOM_MS = 2000;
 const PROBE_TIMEOUT_MS = 10_000;
 /** Health events sent to the executor at once (at most this many environments start for it). */
 const DIRECT_INVOKES = 3;
@@ -114,12 +113,12 @@ async function initAndMemory(context: Context): Promise<Fact[]> {
     );
     const invoker = context.health?.invoker as { clientTimeoutMs?: number; limits?: { maxTimeoutMs?: number } } | undefined;
     if (context.target.kind === 'deployed' && invoker?.clientTimeoutMs !== undefined && invoker.limits?.maxTimeoutMs !== undefined) {
-      const needed = longest + invoker.limits.maxTimeoutMs + EXECUTOR_HEADROOM_MS;
+      const needed = longest + invoker.limits.maxTimeoutMs + TIMING_BUDGET.executorHeadroomMs;
       facts.push(
         fact(
           "a cold start plus the largest timeoutMs fits the API's wait",
           needed <= invoker.clientTimeoutMs ? 'verified' : 'failed',
-          `${longest.toFixed(0)} ms init + ${invoker.limits.maxTimeoutMs} ms + ${EXECUTOR_HEADROOM_MS} ms against ${invoker.clientTimeoutMs} ms` +
+          `${longest.toFixed(0)} ms init + ${invoker.limits.maxTimeoutMs} ms + ${TIMING_BUDGET.executorHeadroomMs} ms against ${invoker.clientTimeoutMs} ms` +
             (needed <= invoker.clientTimeoutMs ? '' : `: requests near the maximum timeoutMs can get 504 on a cold start; lower maxRequestTimeoutMs by ${needed - invoker.clientTimeoutMs} ms`),
         ),
       );
