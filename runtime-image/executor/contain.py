@@ -118,13 +118,15 @@ def _victims(scope: Scope, kept_pids: set[int]) -> list[procfs.Stat]:
 
 def _descendants(scope: Scope, kept_pids: set[int]) -> set[int]:
     """Every process below the runtime that an execution may have started."""
+    children_of: Callable[[int], set[int]]
     if scope.children_file:
         children_of = procfs.children
     else:
         table = procfs.parent_map()
 
-        def children_of(parent: int) -> set[int]:
+        def from_table(parent: int) -> set[int]:
             return {pid for pid, ppid in table.items() if ppid == parent}
+        children_of = from_table
     below: set[int] = set()
     frontier = []
     for child in children_of(scope.runtime_pid):

@@ -281,7 +281,7 @@ class Engine:
                 "the libseccomp Python bindings (module 'seccomp', Debian python3-seccomp) are "
                 "not installed")
             return
-        except Exception as error:  # noqa: BLE001 - any failure means the layer is off
+        except Exception as error:  # deliberate: any failure means the layer is off
             self.layers["seccomp"] = layers.off(f"compiling the filter failed: {error}")
             return
         worker_uid, switch = self.facts.worker_uid, self.facts.profile is Profile.ROOT
@@ -473,7 +473,7 @@ class Engine:
                 else:
                     module = importlib.import_module(name)
                 report[name] = {"loaded": True, "version": str(getattr(module, "__version__", ""))}
-            except Exception as error:  # noqa: BLE001 - a missing preload is reported, not fatal
+            except Exception as error:  # deliberate: a missing preload is reported, not fatal
                 report[name] = {"loaded": False, "error": str(error) or type(error).__name__}
         # What every worker uses anyway; asyncio and subprocess are left to the
         # scripts that need them (tens of milliseconds each at init).
@@ -745,7 +745,7 @@ class Engine:
         scope = contain.Scope(
             runtime_pid=self.pid, runtime_sid=os.getsid(0), keep=keep, foreign=others,
             dedicated_uid=self.facts.dedicated_uid,
-            members=cgroup.members if cgroup is not None else (lambda: ()),
+            members=cgroup.members if cgroup is not None else (lambda: []),
             children_file=self.facts.children_file)
         return contain.contain(scope)
 

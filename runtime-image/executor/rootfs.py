@@ -95,7 +95,7 @@ def build(scratch: str) -> WorkerNamespaces:
         try:
             _prepare(scratch)
             os.write(ready_w, b"ok")
-        except BaseException as error:  # noqa: BLE001 - reported to the runtime
+        except BaseException as error:  # deliberate: reported to the runtime
             os.write(ready_w, f"no{error}".encode()[:2000])
             os._exit(1)
         os.read(done_r, 1)  # keep the namespaces alive until the runtime holds them

@@ -231,7 +231,7 @@ def _invoke_once(client: RuntimeClient, engine: Engine) -> None:
         payload, response = handle(engine, invocation)
     except Uncontainable:
         raise  # never answer: the caller of serve() exits and Lambda resets the environment
-    except Exception as error:  # noqa: BLE001 - an executor fault goes to /error
+    except Exception as error:  # deliberate: an executor fault goes to /error
         log("ERROR", "executor fault", requestId=invocation.request_id,
             error=f"{type(error).__name__}: {error}", stack=traceback.format_exc(limit=8))
         client.error(invocation.request_id, "Executor.InternalError",
@@ -278,7 +278,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     client = RuntimeClient(address)
     try:
         engine = Engine(Limits.from_env(os.environ))
-    except Exception as error:  # noqa: BLE001 - reported to Lambda as an init error
+    except Exception as error:  # deliberate: reported to Lambda as an init error
         message = f"The executor could not start: {type(error).__name__}: {error}"
         log("ERROR", message, stack=traceback.format_exc(limit=8))
         client.init_error("Runtime.ExecutorInitError", message)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Optional
+from typing import Optional
 
 from . import procfs, syscalls
 
@@ -104,9 +104,9 @@ def scrub_inherited_copies(secrets: list[str], secret_bytes: list[bytes],
         zero_buffer(buffer)
     for key in list(os.environ):
         syscalls.zero_c_string(syscalls.getenv_pointer(key.encode()))
-    data = getattr(os.environ, "_data", {})
-    for key, value in list(data.items()):
-        if key.startswith(b"AWS_") or any(secret in value for secret in secret_bytes):
+    data: dict[bytes, bytes] = getattr(os.environ, "_data", {})
+    for raw_key, value in list(data.items()):
+        if raw_key.startswith(b"AWS_") or any(secret in value for secret in secret_bytes):
             syscalls.zero_bytes(value)
     for secret in secrets:
         _wipe_str(secret)

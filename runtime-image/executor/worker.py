@@ -30,7 +30,7 @@ import types
 import _signal
 from typing import Any, NoReturn, Optional
 
-from . import frames, outcome, policy, procfs, seccomp_filter, syscalls
+from . import frames, outcome, policy, seccomp_filter, syscalls
 from .encoding import EncodingError, encode_result
 from .frames import FrameKind
 from .policy import SandboxPolicyError
@@ -123,11 +123,11 @@ def start(plan: Plan, fds: list[int], seccomp: Optional[seccomp_filter.Prepared]
     """
     try:
         _arrange_fds(fds)
-    except BaseException:  # noqa: BLE001 - nothing to report on yet
+    except BaseException:  # deliberate: nothing to report on yet
         os._exit(SETUP_FAILED_EXIT)
     try:
         _setup(plan, seccomp)
-    except BaseException as error:  # noqa: BLE001 - every failure closes the door
+    except BaseException as error:  # deliberate: every failure closes the door
         message = str(error) or type(error).__name__
         try:
             _send(FrameKind.SETUP_FAILED, {"error": f"Sandbox setup failed: {message}"})
@@ -358,7 +358,7 @@ def _serve(plan: Plan) -> NoReturn:
         request = _json_loads(_read_exact(REQUEST_FD, length).decode("utf-8"))
         os.close(REQUEST_FD)
         _set_cpu_limit(int(request["timeoutMs"]))
-    except BaseException:  # noqa: BLE001 - the parent went away or sent garbage
+    except BaseException:  # deliberate: the parent went away or sent garbage
         os._exit(SETUP_FAILED_EXIT)
     stdout, stderr = _fresh_stdio()
     kind, payload = _run(request, plan.result_limit_bytes, stdout, stderr, plan.max_file_bytes,
@@ -375,7 +375,7 @@ def _flush(*streams: Any) -> None:
     for stream in streams:
         try:
             stream.flush()
-        except BaseException:  # noqa: BLE001 - the script may have closed fd 1 or 2
+        except BaseException:  # deliberate: the script may have closed fd 1 or 2
             pass
 
 
@@ -396,7 +396,7 @@ def _error(error_type: str, message: str, trace: Optional[str]) -> tuple[FrameKi
              "traceback": None if trace is None else _cut(trace, MAX_TRACEBACK_CHARS)}
     try:
         payload = encode_result(value, 1 << 20).encode("utf-8", "replace")
-    except Exception:  # noqa: BLE001 - the report itself must never fail
+    except Exception:  # deliberate: the report itself must never fail
         payload = encode_result({"errorType": error_type, "error": error_type,
                                  "traceback": None}, 1 << 16).encode("utf-8")
     return FrameKind.ERROR, payload
@@ -405,7 +405,7 @@ def _error(error_type: str, message: str, trace: Optional[str]) -> tuple[FrameKi
 def _describe(error: BaseException) -> str:
     try:
         text = str(error)
-    except BaseException:  # noqa: BLE001 - a hostile __str__
+    except BaseException:  # deliberate: a hostile __str__
         text = "<exception message could not be read>"
     name = type(error).__name__
     return f"{name}: {text}" if text else name
@@ -422,7 +422,7 @@ def _user_traceback(error: BaseException) -> str:
             lines.extend(traceback.format_list(frames))
         lines.extend(traceback.format_exception_only(type(error), error))
         return "".join(lines)
-    except BaseException:  # noqa: BLE001 - hostile exception objects
+    except BaseException:  # deliberate: hostile exception objects
         return _describe(error) + "\n"
 
 
@@ -573,7 +573,7 @@ def _run(request: dict[str, Any], result_limit_bytes: int, stdout: Any, stderr: 
         if error.errno == errno.ENOMEM:
             return _memory_error(error, memory_bytes)
         return _error("ScriptError", _describe(error), _user_traceback(error))
-    except BaseException as error:  # noqa: BLE001 - every script failure is an outcome
+    except BaseException as error:  # deliberate: every script failure is an outcome
         refusal = _refusal_behind(error)
         if refusal is not None:
             return _error("PolicyViolation", str(refusal), _user_traceback(error))

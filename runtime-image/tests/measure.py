@@ -23,8 +23,9 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from executor.engine import Engine  # noqa: E402
-from executor.limits import Limits  # noqa: E402
+# Imported after the line above, so that the script runs from anywhere.
+from executor.engine import Engine
+from executor.limits import Limits
 
 SCRIPTS = {
     "trivial": "def main():\n    return 1\n",
