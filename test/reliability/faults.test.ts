@@ -56,7 +56,10 @@ afterAll(async () => {
 interface Victim {
   /** The process running the script. */
   readonly script: Proc;
-  /** The runtime's direct child on the way to the script: the worker. */
+  /**
+   * The worker: the process the runtime's worker template forked for this
+   * execution (runtime -> template -> worker), which runs the script.
+   */
   readonly worker: Proc;
   /** The executor runtime (a direct child of the server). */
   readonly runtime: Proc;
@@ -78,8 +81,10 @@ async function findVictim(limitMs = 10_000): Promise<Victim> {
         current = byPid.get(current.ppid);
         if (current !== undefined) chain.push(current);
       }
-      if (current !== undefined && current.ppid === server.pid && chain.length >= 2) {
-        return { script, runtime: current, worker: chain[chain.length - 2]! };
+      // chain is [script, ..., worker, template, runtime]: killing the template instead would make
+      // the runtime start over, which is the template's own test (runtime-image/tests/test_seal.py).
+      if (current !== undefined && current.ppid === server.pid && chain.length >= 3) {
+        return { script, runtime: current, worker: chain[chain.length - 3]! };
       }
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
