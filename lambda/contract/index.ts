@@ -9,3 +9,4 @@ export * from './http';
 export * from './artifact-names';
 export * from './tenant';
 export * from './seal';
+export * from './openapi';
