@@ -104,7 +104,7 @@ function executeResponseSchema(): Schema {
         properties: { stdout: { type: 'boolean' }, stderr: { type: 'boolean' } },
       },
       error: { ...nullable({ type: 'string' }), description: 'One sentence saying what went wrong, or null.' },
-      errorType: nullable({ $ref: '#/components/schemas/ErrorType' }),
+      errorType: { anyOf: [{ $ref: '#/components/schemas/ErrorType' }, { $ref: '#/components/schemas/LocalErrorType' }, { type: 'null' }] },
       traceback: { ...nullable({ type: 'string' }), description: 'The script\'s own frames only (`File "<script>", line N`), or null.' },
       artifacts: { type: 'array', items: { $ref: '#/components/schemas/Artifact' } },
       durationMs: { type: 'number', minimum: 0, description: 'Time the script ran inside the worker.' },
@@ -311,6 +311,11 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Schema {
             .map(([errorType, status]) => `${errorType}: HTTP ${status}`)
             .join('; '),
         },
+        LocalErrorType: {
+          type: 'string',
+          enum: [...new Set(Object.values(LOCAL_ERROR_TYPES).flat()), 'Unauthorized'],
+          description: 'Local server only: its own refusals before the API (Unauthorized: HTTP 401, LOCAL_TOKEN missing or wrong; Forbidden: HTTP 403, a cross-site request or a Host that is not loopback).',
+        },
         Artifact: artifactSchema(limits),
         LocalAccessError: {
           description: "The local server's own refusal (LOCAL_TOKEN missing or wrong): the response shape, with errorType Unauthorized.",
@@ -335,7 +340,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Schema {
                       type: 'object',
                       additionalProperties: { type: 'object', required: ['active'], properties: { active: { type: 'boolean' }, detail: { type: 'string' } } },
                     },
-                    limits: { type: 'object', additionalProperties: { type: 'integer' } },
+                    limits: { type: 'object' },
                     initMs: { type: 'number' },
                   },
                 },
