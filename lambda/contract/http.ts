@@ -15,6 +15,7 @@ import { isWellFormedUnicode, validateRequest } from './validate';
 export const ROUTES: Readonly<Record<string, readonly string[]>> = {
   '/execute': ['POST'],
   '/healthz': ['GET'],
+  '/mcp': ['POST'],
 };
 
 /**
