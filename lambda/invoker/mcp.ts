@@ -122,7 +122,6 @@ async function describeSandbox(backend: McpBackend): Promise<CallToolResult> {
 }
 
 function buildServer(backend: McpBackend): Server {
-  // eslint-disable-next-line @typescript-eslint/no-deprecated -- see the module comment: JSON Schema tools need the low-level Server.
   const server = new Server(
     { name: MCP_SERVER_NAME, version: '0.1.0' },
     {
