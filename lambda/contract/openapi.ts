@@ -147,6 +147,8 @@ function jsonContent(schema: Schema): Schema {
   return { 'application/json': { schema } };
 }
 
+const JSON_RPC = { $ref: '#/components/schemas/JsonRpcMessage' };
+
 const REQUEST_ID_HEADER = {
   'X-Request-Id': { description: 'The requestId of the answer, also in the logs.', schema: { type: 'string' } },
 };
@@ -280,13 +282,18 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Schema {
             'One JSON-RPC message per request, as the MCP streamable HTTP transport sends it (Accept: application/json, text/event-stream). ' +
             'Tools: run_python (script, input, timeoutMs) and describe_sandbox. No sessions: every request stands alone.',
           parameters: [TENANT_PARAMETER],
-          requestBody: { required: true, content: jsonContent({ $ref: '#/components/schemas/JsonRpcMessage' }) },
+          requestBody: { required: true, content: jsonContent(JSON_RPC) },
           responses: {
-            '200': { description: 'The JSON-RPC response.', content: jsonContent({ $ref: '#/components/schemas/JsonRpcMessage' }) },
+            '200': { description: "The JSON-RPC response; a tool's own failure is a result with isError, not an HTTP error.", content: jsonContent(JSON_RPC) },
             '202': { description: 'A notification or response was accepted; no body.' },
+            '400': {
+              description: 'An invalid X-Tenant-Id header (the contract\'s answer, errorType InvalidRequest), or a body that is not a JSON-RPC message (a JSON-RPC error).',
+              content: jsonContent({ anyOf: [statusSchema(['InvalidRequest']), JSON_RPC] }),
+            },
             '401': localAuthResponse(),
-            ...errorResponses([403, 405, 413, 415, 429, 500]),
-            '406': { description: 'The Accept header does not allow application/json and text/event-stream.', content: jsonContent({ $ref: '#/components/schemas/JsonRpcMessage' }) },
+            ...errorResponses([403, 413, 429, 500, 503, 504]),
+            '406': { description: 'The Accept header does not allow both application/json and text/event-stream (a JSON-RPC error).', content: jsonContent(JSON_RPC) },
+            '415': { description: 'Content-Type is not application/json (a JSON-RPC error).', content: jsonContent(JSON_RPC) },
           },
         },
       },

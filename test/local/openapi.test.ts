@@ -43,6 +43,11 @@ async function call(path: string, init: RequestInit & { token?: boolean } = {}):
   return { status: response.status, body: await response.json() };
 }
 
+function mcp(message: unknown, headers: Record<string, string> = {}): RequestInit {
+  const body = typeof message === 'string' ? message : JSON.stringify(message);
+  return { method: 'POST', body, headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...headers } };
+}
+
 const post = (body: string, headers: Record<string, string> = { 'Content-Type': 'application/json' }) => ({ method: 'POST', body, headers });
 
 describe('GET /openapi.json', () => {
@@ -62,10 +67,16 @@ describe('GET /openapi.json', () => {
     ['an unknown route', '/nothing-here', { method: 'GET' }, 404],
     ['a call without the token', '/execute', { ...post('{"script": "print(1)"}'), token: false }, 401],
     ['the health report', '/healthz', { method: 'GET' }, 200],
+    ['an MCP tools/list', '/mcp', mcp({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), 200],
+    ['an MCP body that is not JSON-RPC', '/mcp', mcp('{"hello": 1}'), 400],
+    ['an MCP call with an invalid X-Tenant-Id', '/mcp', mcp({ jsonrpc: '2.0', id: 1, method: 'tools/list' }, { 'X-Tenant-Id': 'no!' }), 400],
+    ['an MCP call without application/json', '/mcp', mcp('{}', { 'Content-Type': 'text/plain' }), 415],
+    ['an MCP call that does not accept event streams', '/mcp', mcp('{}', { Accept: 'application/json' }), 406],
+    ['an MCP call without the token', '/mcp', { ...mcp({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), token: false }, 401],
   ] as const)('describes the real answer to %s', async (_what, path, init, expectedStatus) => {
     const { status, body } = await call(path, init);
     expect(status).toBe(expectedStatus);
-    const operation = path === '/healthz' ? ['/healthz', 'get'] : ['/execute', 'post'];
-    expect(responseSchema(operation[0]!, operation[1]!, status)(body)).toBe(true);
+    const method = path === '/healthz' ? 'get' : 'post';
+    expect(responseSchema(path === '/nothing-here' ? '/execute' : path, method, status)(body)).toBe(true);
   });
 });
