@@ -300,8 +300,8 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Schema {
       [OPENAPI_PATH]: {
         get: {
           operationId: 'openapi',
-          summary: 'This description (local server only)',
-          security: [{ localBearer: [] }, {}],
+          summary: 'This description (local server only; public, like the playground, even with LOCAL_TOKEN)',
+          security: [],
           responses: { '200': { description: 'The OpenAPI document with the server\'s own limits.', content: jsonContent({ type: 'object' }) } },
         },
       },
