@@ -210,7 +210,8 @@ class DeployedAuthModes(unittest.TestCase):
         self.assertEqual((headers["x-api-key"], headers["x-tenant-id"]), ("key-value-123", "t1"))
         self.assertNotIn("authorization", headers)
 
-    @unittest.skipIf(_botocore_missing(), _botocore_missing())
+    # Under CI=true a missing tool fails the test instead of skipping it, as everywhere in this project.
+    @unittest.skipIf(_botocore_missing() is not None and os.environ.get("CI") != "true", _botocore_missing())
     def test_iam_signs_with_sigv4_for_execute_api_and_the_signature_verifies(self) -> None:
         secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
         auth = IamAuth("eu-west-1", credentials=("AKIDEXAMPLE", secret, "session-token-1"))
