@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { ExecutorClient, RequestRejectedError, ScriptFailedError, type ExecuteResponse } from '../../clients/typescript/src';
-import { startServer, type RunningServer } from '../local/server-process';
+import { sandboxPython, startServer, type RunningServer } from '../local/server-process';
 
 const TOKEN = 'ts-client-token-0123456789';
 let server: RunningServer;
@@ -139,8 +139,8 @@ describe('TypeScript client auth modes for a deployment', () => {
 
 function verify(request: object, secret: string): Promise<{ valid: boolean; credentialScope?: string; signedHeaders?: string[] }> {
   return new Promise((resolve, reject) => {
-    const child = execFile('/usr/bin/python3', [join(__dirname, 'sigv4_verify.py')], { env: { PATH: process.env.PATH ?? '', SIGV4_SECRET_ACCESS_KEY: secret } }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`sigv4_verify.py failed (is python3-botocore installed?): ${stderr}`));
+    const child = execFile(sandboxPython(), [join(__dirname, 'sigv4_verify.py')], { env: { PATH: process.env.PATH ?? '', SIGV4_SECRET_ACCESS_KEY: secret } }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`sigv4_verify.py failed; it needs botocore for ${sandboxPython()} (Debian: apt-get install python3-botocore): ${stderr}`));
       else resolve(JSON.parse(stdout) as { valid: boolean });
     });
     child.stdin!.end(JSON.stringify(request));
