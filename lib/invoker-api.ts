@@ -266,10 +266,10 @@ export class InvokerApi extends Construct {
       // Browsers send preflight requests without credentials, so these OPTIONS
       // methods cannot require auth; they are API Gateway mocks that never
       // reach the invoker and only describe what the real methods accept.
-      for (const resource of [execute, healthz]) {
+      for (const resource of [execute, healthz, mcp]) {
         resource.addCorsPreflight({
           allowOrigins: [...allowedOrigins],
-          allowMethods: resource === execute ? ['POST'] : ['GET'],
+          allowMethods: resource === healthz ? ['GET'] : ['POST'],
           allowHeaders: [...CORS_ALLOW_HEADERS],
           maxAge: Duration.hours(1),
         });

@@ -30,6 +30,8 @@ export const CORS_ALLOW_HEADERS: readonly string[] = [
   'X-Amz-Security-Token',
   'X-Amz-Content-Sha256',
   TENANT_HEADER,
+  // Sent by MCP clients on every request after initialize (POST /mcp).
+  'Mcp-Protocol-Version',
 ];
 
 export type RouteMatch =

@@ -330,7 +330,7 @@ describe('InvokerApi in apiKey mode with WAF and CORS', () => {
   });
 
   it('requires the API key on the MCP endpoint as on /execute', () => {
-    const mcpMethods = methodsOn(template, 'mcp');
+    const mcpMethods = methodsOn(template, 'mcp').filter((method) => method.Properties.HttpMethod !== 'OPTIONS');
     expect(mcpMethods.map((method) => method.Properties.HttpMethod).sort()).toEqual(['ANY', 'POST']);
     for (const method of mcpMethods) {
       expect(method.Properties).toMatchObject({ AuthorizationType: 'NONE', ApiKeyRequired: true, Integration: { Type: 'AWS_PROXY' } });
@@ -386,7 +386,7 @@ describe('InvokerApi in apiKey mode with WAF and CORS', () => {
 
   it('answers CORS preflights for the configured origin only and tells the invoker the origin', () => {
     const preflights = methods(template).filter((method) => method.Properties.HttpMethod === 'OPTIONS');
-    expect(preflights).toHaveLength(2);
+    expect(preflights).toHaveLength(3);
     for (const preflight of preflights) {
       expect(preflight.Properties.Integration.IntegrationResponses[0].ResponseParameters['method.response.header.Access-Control-Allow-Origin']).toBe(
         "'https://app.example.com'",
@@ -394,6 +394,13 @@ describe('InvokerApi in apiKey mode with WAF and CORS', () => {
     }
     const [, invoker] = invokerOf(template);
     expect(invoker.Properties.Environment.Variables.CORS_ALLOW_ORIGIN).toBe('https://app.example.com');
+  });
+
+  it('lets browser MCP clients preflight POST /mcp with the Mcp-Protocol-Version header', () => {
+    const [preflight] = methodsOn(template, 'mcp').filter((method) => method.Properties.HttpMethod === 'OPTIONS');
+    const parameters = preflight!.Properties.Integration.IntegrationResponses[0].ResponseParameters as Record<string, string>;
+    expect(parameters['method.response.header.Access-Control-Allow-Methods']).toBe("'POST'");
+    expect(parameters['method.response.header.Access-Control-Allow-Headers']).toContain('Mcp-Protocol-Version');
   });
 
   it('lets browsers send the X-Tenant-Id header cross-origin, like the invoker says it does', () => {
