@@ -197,16 +197,30 @@ async function health(cfg: InvokerConfig, requestId: string, tenant: TenantAssig
   }
 }
 
+type ExecutionStats = Pick<Reply, 'errorType' | 'durationMs' | 'artifacts' | 'timeoutMs' | 'fault' | 'skippedArtifacts'>;
+
 /**
  * POST /mcp: the same executions and health report as the HTTP API, as MCP
  * tools. Each tool call is one execution with its own requestId (the HTTP
  * request's id, suffixed from the second call on), so artifact prefixes never collide.
+ * The request's log line and metrics carry the last execution's outcome,
+ * and an executor fault's detail, which the tool error never shows.
  */
 async function mcp(event: APIGatewayProxyEvent, cfg: InvokerConfig, requestId: string, tenant: TenantAssignment): Promise<Reply> {
+  let stats: ExecutionStats = { errorType: null };
   const backend: McpBackend = {
     limits: cfg.limits,
-    run: async (requestText, timeoutMs, callIndex) =>
-      (await runExecution(cfg, callIndex === 1 ? requestId : `${requestId}-${callIndex}`, tenant, requestText, timeoutMs)).body,
+    run: async (requestText, timeoutMs, callIndex) => {
+      try {
+        const reply = await runExecution(cfg, callIndex === 1 ? requestId : `${requestId}-${callIndex}`, tenant, requestText, timeoutMs);
+        const { errorType, durationMs, artifacts, skippedArtifacts } = reply;
+        stats = { errorType, durationMs, artifacts, skippedArtifacts, timeoutMs: reply.timeoutMs };
+        return reply.body;
+      } catch (error) {
+        if (error instanceof ExecutorError) stats = { errorType: error.errorType, fault: { ...error.detail, reportedAs: error.errorType } };
+        throw error;
+      }
+    },
     imageBytes: (response, index) => artifactBytes(cfg.artifacts, response.requestId, response.artifacts[index]!, MAX_IMAGE_BYTES_PER_CALL),
     health: async () => {
       const reply = await health(cfg, requestId, tenant);
@@ -214,7 +228,7 @@ async function mcp(event: APIGatewayProxyEvent, cfg: InvokerConfig, requestId: s
     },
   };
   const answer = await handleMcpRequest(event, backend);
-  return { status: answer.status, body: null, bodyText: answer.body, headers: answer.headers, errorType: null };
+  return { ...stats, status: answer.status, body: null, bodyText: answer.body, headers: answer.headers };
 }
 
 async function route(event: APIGatewayProxyEvent, requestId: string, routePath: string): Promise<Reply> {

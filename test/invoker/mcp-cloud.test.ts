@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LambdaEndpoint, serviceError } from './lambda-endpoint';
-import { apiEvent, CLEAN_ENV, executorOk, lambdaContext, loadHandler, type Handler } from './support';
+import { apiEvent, captureOutput, CLEAN_ENV, executorOk, lambdaContext, loadHandler, type Handler } from './support';
 
 /*
  * POST /mcp in cloud mode (ARTIFACT_BUCKET set): run_python's PNG artifacts
@@ -35,6 +35,7 @@ beforeAll(async () => {
     AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
     AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
     AWS_EC2_METADATA_DISABLED: 'true',
+    POWERTOOLS_LOG_LEVEL: 'INFO',
   });
 });
 
@@ -49,7 +50,7 @@ function callTool(requestId: string, args: Record<string, unknown>) {
   return handler(apiEvent({ path: '/mcp', body, requestId, headers: { Accept: 'application/json, text/event-stream' } }), lambdaContext());
 }
 
-it('returns a PNG artifact stored in S3 as image content, fetched through its presigned URL', async () => {
+it('returns a PNG artifact stored in S3 as image content, fetched through its presigned URL, and logs the execution', async () => {
   endpoint.respond = () => ({
     body: executorOk({
       result: 'plotted',
@@ -59,7 +60,7 @@ it('returns a PNG artifact stored in S3 as image content, fetched through its pr
       ],
     }),
   });
-  const answer = await callTool('mcp-cloud-1', { script: 'pass' });
+  const { result: answer, lines } = await captureOutput(() => callTool('mcp-cloud-1', { script: 'pass' }));
   expect(answer.statusCode).toBe(200);
   const { result } = JSON.parse(answer.body) as { result: { isError: boolean; content: { type: string; data?: string; text?: string }[] } };
   expect(result.isError).toBe(false);
@@ -69,13 +70,17 @@ it('returns a PNG artifact stored in S3 as image content, fetched through its pr
   expect(s3Requests).toHaveLength(1);
   expect(s3Requests[0]).toMatch(new RegExp(`^/${BUCKET}/executions/mcp-cloud-1/figure-1\\.png\\?.*X-Amz-Signature=`));
   expect(result.content.find((block) => block.text?.startsWith('artifacts:'))?.text).toContain('data.csv (text/csv, 4 bytes)');
+  const logLine = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.message === 'request');
+  expect(logLine).toMatchObject({ level: 'INFO', route: '/mcp', status: 200, artifacts: 2 });
 });
 
-it('answers a throttled executor as a tool error with the errorType, not as a failed HTTP request', async () => {
+it('answers a throttled executor as a tool error with the errorType, and logs the fault the caller does not see', async () => {
   endpoint.respond = () => serviceError(429, 'TooManyRequestsException');
-  const answer = await callTool('mcp-cloud-2', { script: 'pass' });
+  const { result: answer, lines } = await captureOutput(() => callTool('mcp-cloud-2', { script: 'pass' }));
   expect(answer.statusCode).toBe(200);
   const { result } = JSON.parse(answer.body) as { result: { isError: boolean; content: { text: string }[] } };
   expect(result.isError).toBe(true);
   expect(result.content[0]!.text).toMatch(/^Throttled: /);
+  const logLine = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.message === 'request');
+  expect(logLine).toMatchObject({ level: 'WARN', route: '/mcp', status: 200, errorType: 'Throttled', fault: { reportedAs: 'Throttled' } });
 });
