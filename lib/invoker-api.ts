@@ -64,8 +64,8 @@ export interface InvokerApiProps {
 }
 
 /**
- * The HTTPS front: an API Gateway REST API (`POST /execute`, `GET /healthz`)
- * that proxies to the invoker Lambda, which validates, signs the artifact
+ * The HTTPS front: an API Gateway REST API (`POST /execute`, `GET /healthz`,
+ * `POST /mcp`) that proxies to the invoker Lambda, which validates, signs the artifact
  * upload and invokes the executor.
  *
  * The API is never open: `iam` mode requires SigV4 (`execute-api:Invoke`) on
@@ -241,23 +241,28 @@ export class InvokerApi extends Construct {
     });
     const execute = this.api.root.addResource('execute');
     const healthz = this.api.root.addResource('healthz');
+    // The MCP endpoint (stateless streamable HTTP, JSON answers): the same
+    // invoker and the same authentication as /execute, since its tools run code.
+    const mcp = this.api.root.addResource('mcp');
     execute.addMethod('POST', integration, methodAuthorization);
     healthz.addMethod('GET', integration, methodAuthorization);
+    mcp.addMethod('POST', integration, methodAuthorization);
     // Catch-alls: any other method or path reaches the invoker too (with the
     // same authentication), which answers 405 or 404 in the contract's JSON.
     // Without them API Gateway answers an unknown route as a missing token.
     execute.addMethod('ANY', integration, methodAuthorization);
     healthz.addMethod('ANY', integration, methodAuthorization);
+    mcp.addMethod('ANY', integration, methodAuthorization);
     this.api.root.addMethod('ANY', integration, methodAuthorization);
     this.api.root.addResource('{proxy+}').addMethod('ANY', integration, methodAuthorization);
     if (allowedOrigins.length > 0) {
       // Browsers send preflight requests without credentials, so these OPTIONS
       // methods cannot require auth; they are API Gateway mocks that never
       // reach the invoker and only describe what the real methods accept.
-      for (const resource of [execute, healthz]) {
+      for (const resource of [execute, healthz, mcp]) {
         resource.addCorsPreflight({
           allowOrigins: [...allowedOrigins],
-          allowMethods: resource === execute ? ['POST'] : ['GET'],
+          allowMethods: resource === healthz ? ['GET'] : ['POST'],
           allowHeaders: [...CORS_ALLOW_HEADERS],
           maxAge: Duration.hours(1),
         });

@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { errorResponse, messages, SEAL_KEY_VARIABLE, statusForErrorType } from '../lambda/contract';
+import { buildOpenApiDocument, errorResponse, messages, OPENAPI_PATH, SEAL_KEY_VARIABLE, statusForErrorType } from '../lambda/contract';
 import { tenantIdFor } from '../lambda/invoker/tenant';
 import { LOCAL_CALLER_ARN, toProxyEvent, writeProxyResult } from './api-gateway';
 import { ArtifactStore } from './artifacts';
@@ -316,6 +316,11 @@ export class LocalServer {
       return;
     }
 
+    if (path === OPENAPI_PATH) {
+      this.serveOpenApi(req, res, policy);
+      return;
+    }
+
     const asset = this.playground?.assets.get(path);
     if (asset !== undefined) {
       const denied = checkAccess(req, 'static', policy);
@@ -386,6 +391,22 @@ export class LocalServer {
       return;
     }
     writeProxyResult(res, result);
+  }
+
+  /**
+   * The API's OpenAPI description with this server's limits and URL. Public
+   * like the playground files: it holds no secret, and agents read it to learn the API.
+   */
+  private serveOpenApi(req: IncomingMessage, res: ServerResponse, policy: Parameters<typeof checkAccess>[2]): void {
+    const denied = checkAccess(req, 'static', policy);
+    if (denied !== undefined) {
+      sendJson(res, denied.status, { error: denied.message, errorType: 'Forbidden' });
+    } else if (req.method !== 'GET' && req.method !== 'HEAD') {
+      sendJson(res, 405, { error: `Method ${req.method} is not allowed on ${OPENAPI_PATH}; use GET.`, errorType: 'MethodNotAllowed' }, { Allow: 'GET, HEAD' });
+    } else {
+      const servers = [{ url: this.url, description: 'This local server' }];
+      sendJson(res, 200, buildOpenApiDocument({ limits: this.options.config.limits, servers }));
+    }
   }
 
   private localStatus(): Record<string, unknown> {

@@ -15,6 +15,7 @@ import { isWellFormedUnicode, validateRequest } from './validate';
 export const ROUTES: Readonly<Record<string, readonly string[]>> = {
   '/execute': ['POST'],
   '/healthz': ['GET'],
+  '/mcp': ['POST'],
 };
 
 /**
@@ -29,6 +30,8 @@ export const CORS_ALLOW_HEADERS: readonly string[] = [
   'X-Amz-Security-Token',
   'X-Amz-Content-Sha256',
   TENANT_HEADER,
+  // Sent by MCP clients on every request after initialize (POST /mcp).
+  'Mcp-Protocol-Version',
 ];
 
 export type RouteMatch =

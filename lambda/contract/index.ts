@@ -10,3 +10,4 @@ export * from './artifact-names';
 export * from './tenant';
 export * from './seal';
 export * from './timing';
+export * from './openapi';

@@ -34,7 +34,7 @@ export const messages = {
   bodyNotUtf8: 'Request body is not valid UTF-8',
   unsupportedMediaType: 'Content-Type must be application/json',
   noRoute: (method: string, path: string): string =>
-    `No route for ${method} ${path}; the API serves POST /execute and GET /healthz`,
+    `No route for ${method} ${path}; the API serves POST /execute, GET /healthz and POST /mcp`,
   methodNotAllowed: (method: string, path: string, allowed: readonly string[]): string =>
     `Method ${method} is not allowed on ${path}; use ${allowed.join(' or ')}`,
 
@@ -64,7 +64,7 @@ export const messages = {
   gatewayExpiredCredentials: 'The credentials the request was signed with have expired: sign it again with current credentials.',
   gatewayAccessDenied: 'The caller may not call this API: grant its IAM identity execute-api:Invoke on the API (arn:aws:execute-api:<region>:<account>:<api-id>/*).',
   gatewayInvalidApiKey: 'The API key is missing or not valid for this API: send the key of this deployment in the x-api-key header.',
-  gatewayNoRoute: 'No such route: the API serves POST /execute and GET /healthz under its stage URL (the stack output ApiUrl).',
+  gatewayNoRoute: 'No such route: the API serves POST /execute, GET /healthz and POST /mcp under its stage URL (the stack output ApiUrl).',
   gatewayThrottled: 'Too many requests: the API\'s rate limit was reached; retry after a short wait.',
   gatewayQuotaExceeded: 'The API key\'s daily request quota is used up; retry tomorrow, or deploy with a higher apiKeyDailyQuotaRequests.',
   gatewayWafBlocked: 'Too many requests from this address: the API\'s web application firewall blocks it for a while; retry later.',

@@ -14,8 +14,10 @@ type ValidationLimits = Pick<
 
 // Python's str.isspace() set, so that "'script' must not be empty" means the
 // same here as in the executor's `script.strip()` (JS trim() differs on
-// U+001C..U+001F, U+0085 and U+FEFF).
-const ONLY_PYTHON_WHITESPACE = /^[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$/;
+// U+001C..U+001F, U+0085 and U+FEFF). Exported as regex source for the
+// OpenAPI description's pattern.
+export const PYTHON_WHITESPACE_CLASS = '\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
+const ONLY_PYTHON_WHITESPACE = new RegExp(`^[${PYTHON_WHITESPACE_CLASS}]*$`);
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 

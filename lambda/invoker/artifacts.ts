@@ -99,6 +99,30 @@ export function localArtifactUrl(baseUrl: string, requestId: string, name: strin
 }
 
 /**
+ * The bytes of one artifact of a response: inline, from the local folder, or
+ * through its presigned S3 URL. Undefined when they cannot be had in time or
+ * are larger than `maxBytes`; the caller still has the URL.
+ */
+export async function artifactBytes(store: ArtifactStore, requestId: string, artifact: Artifact, maxBytes: number): Promise<Buffer | undefined> {
+  if (artifact.size > maxBytes) return undefined;
+  if (artifact.contentBase64 !== undefined) return Buffer.from(artifact.contentBase64, 'base64');
+  try {
+    if (store.kind === 'local') {
+      return await fs.readFile(path.join(store.dir, requestId, storedArtifactFileName(artifact.name)));
+    }
+    if (store.kind === 's3' && artifact.url !== null) {
+      const response = await fetch(artifact.url, { signal: AbortSignal.timeout(5000) });
+      if (!response.ok) return undefined;
+      const bytes = Buffer.from(await response.arrayBuffer());
+      return bytes.length <= maxBytes ? bytes : undefined;
+    }
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+/**
  * Turns the executor's artifact list into what the caller sees: S3 keys
  * become short-lived GET URLs (only keys under this execution's prefix are
  * signed), inline bytes are written to the local artifact folder and served

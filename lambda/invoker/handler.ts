@@ -18,10 +18,12 @@ import {
   type ErrorType,
   type ExecuteResponse,
   type JsonValue,
+  MCP_PATH,
 } from '../contract';
-import { resolveArtifacts, signArtifactUpload } from './artifacts';
+import { artifactBytes, resolveArtifacts, signArtifactUpload } from './artifacts';
 import { readInvokerConfig, type InvokerConfig } from './config';
 import { createLambdaClient, invokeExecutor } from './executor-client';
+import { handleMcpRequest, MAX_IMAGE_BYTES_PER_CALL, type McpBackend } from './mcp';
 import { isDebugLogging, logger, recordRequest } from './observability';
 import { encodeExecutorResponse, normalizeExecutorResponse } from './outcome';
 import { assignTenant, type TenantAssignment } from './tenant';
@@ -102,7 +104,22 @@ function errorReply(errorType: ErrorType, error: string, requestId: string, head
 async function execute(event: APIGatewayProxyEvent, cfg: InvokerConfig, requestId: string, tenant: TenantAssignment): Promise<Reply> {
   checkContentType(headerValue(event.headers, 'content-type'));
   const parsed = parseExecuteBody({ body: event.body, isBase64Encoded: event.isBase64Encoded }, cfg.limits);
-  const timeoutMs = parsed.request.timeoutMs ?? cfg.limits.defaultTimeoutMs;
+  return runExecution(cfg, requestId, tenant, parsed.text, parsed.request.timeoutMs);
+}
+
+/**
+ * One execution of a validated request, from signing the artifact upload to
+ * the caller's response: shared by POST /execute and the MCP tool run_python.
+ * `requestText` is the request's JSON text, forwarded as is.
+ */
+async function runExecution(
+  cfg: InvokerConfig,
+  requestId: string,
+  tenant: TenantAssignment,
+  requestText: string,
+  requestedTimeoutMs: number | undefined,
+): Promise<Reply & { readonly body: ExecuteResponse }> {
+  const timeoutMs = requestedTimeoutMs ?? cfg.limits.defaultTimeoutMs;
 
   const invokerFields: Record<string, unknown> = { requestId };
   if (cfg.artifacts.kind === 's3' && s3) {
@@ -118,8 +135,8 @@ async function execute(event: APIGatewayProxyEvent, cfg: InvokerConfig, requestI
   // Forward the caller's own JSON text with the invoker's fields spliced in
   // front, so that numbers and strings reach Python exactly as sent (a
   // re-serialised JS value would turn 1.0 into 1 and round big integers).
-  const opening = parsed.text.indexOf('{');
-  const executorEvent = `${JSON.stringify(invokerFields).slice(0, -1)},${parsed.text.slice(opening + 1)}`;
+  const opening = requestText.indexOf('{');
+  const executorEvent = `${JSON.stringify(invokerFields).slice(0, -1)},${requestText.slice(opening + 1)}`;
 
   const answer = await invokeExecutor(lambda!, cfg, executorEvent, tenant.invokeTenantId);
   const { response, rawArtifacts } = normalizeExecutorResponse(answer.payload, requestId);
@@ -180,6 +197,40 @@ async function health(cfg: InvokerConfig, requestId: string, tenant: TenantAssig
   }
 }
 
+type ExecutionStats = Pick<Reply, 'errorType' | 'durationMs' | 'artifacts' | 'timeoutMs' | 'fault' | 'skippedArtifacts'>;
+
+/**
+ * POST /mcp: the same executions and health report as the HTTP API, as MCP
+ * tools. Each tool call is one execution with its own requestId (the HTTP
+ * request's id, suffixed from the second call on), so artifact prefixes never collide.
+ * The request's log line and metrics carry the last execution's outcome,
+ * and an executor fault's detail, which the tool error never shows.
+ */
+async function mcp(event: APIGatewayProxyEvent, cfg: InvokerConfig, requestId: string, tenant: TenantAssignment): Promise<Reply> {
+  let stats: ExecutionStats = { errorType: null };
+  const backend: McpBackend = {
+    limits: cfg.limits,
+    run: async (requestText, timeoutMs, callIndex) => {
+      try {
+        const reply = await runExecution(cfg, callIndex === 1 ? requestId : `${requestId}-${callIndex}`, tenant, requestText, timeoutMs);
+        const { errorType, durationMs, artifacts, skippedArtifacts } = reply;
+        stats = { errorType, durationMs, artifacts, skippedArtifacts, timeoutMs: reply.timeoutMs };
+        return reply.body;
+      } catch (error) {
+        if (error instanceof ExecutorError) stats = { errorType: error.errorType, fault: { ...error.detail, reportedAs: error.errorType } };
+        throw error;
+      }
+    },
+    imageBytes: (response, index) => artifactBytes(cfg.artifacts, response.requestId, response.artifacts[index]!, MAX_IMAGE_BYTES_PER_CALL),
+    health: async () => {
+      const reply = await health(cfg, requestId, tenant);
+      return { status: reply.status, body: reply.body };
+    },
+  };
+  const answer = await handleMcpRequest(event, backend);
+  return { ...stats, status: answer.status, body: null, bodyText: answer.body, headers: answer.headers };
+}
+
 async function route(event: APIGatewayProxyEvent, requestId: string, routePath: string): Promise<Reply> {
   let tenant: TenantAssignment | undefined;
   try {
@@ -200,6 +251,7 @@ async function route(event: APIGatewayProxyEvent, requestId: string, routePath: 
     // Before the body: every invocation, the health check included, runs in the caller's own environments.
     tenant = assignTenant(event, config);
     if (match.path === '/healthz') return { ...(await health(config, requestId, tenant)), tenantId: tenant.tenantId };
+    if (match.path === MCP_PATH) return { ...(await mcp(event, config, requestId, tenant)), tenantId: tenant.tenantId };
     return { ...(await execute(event, config, requestId, tenant)), tenantId: tenant.tenantId };
   } catch (error) {
     const tenantId = tenant?.tenantId;
@@ -214,7 +266,7 @@ async function route(event: APIGatewayProxyEvent, requestId: string, routePath: 
 }
 
 /**
- * API Gateway (REST, Lambda proxy) handler for POST /execute and GET /healthz.
+ * API Gateway (REST, Lambda proxy) handler for POST /execute, GET /healthz and POST /mcp.
  * The local server calls it in-process with events it builds the same way.
  */
 export async function handler(event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> {

@@ -13,6 +13,12 @@ function methods(template: Template): Resource[] {
   return Object.values(template.findResources('AWS::ApiGateway::Method')) as Resource[];
 }
 
+/** The methods on the resource with this path part, e.g. 'mcp'. */
+function methodsOn(template: Template, pathPart: string): Resource[] {
+  const resources = template.findResources('AWS::ApiGateway::Resource', { Properties: { PathPart: pathPart } });
+  return methods(template).filter((method) => Object.keys(resources).includes(method.Properties.ResourceId?.Ref as string));
+}
+
 function invokerOf(template: Template): [string, Resource] {
   const id = logicalIdOf(template, 'AWS::Lambda::Function', 'InvokerFunction');
   return [id, template.findResources('AWS::Lambda::Function')[id] as Resource];
@@ -32,7 +38,7 @@ describe('InvokerApi in iam mode (the default)', () => {
     [invokerId, invoker] = invokerOf(template);
   });
 
-  it('serves POST /execute and GET /healthz, and sends every other method and path to the invoker too, all as Lambda proxy integrations', () => {
+  it('serves POST /execute, GET /healthz and POST /mcp, and sends every other method and path to the invoker too, all as Lambda proxy integrations', () => {
     const found = methods(template).map((method) => {
       const resourceId = method.Properties.ResourceId.Ref as string | undefined;
       const path = resourceId === undefined ? '' : (template.findResources('AWS::ApiGateway::Resource')[resourceId] as Resource).Properties.PathPart;
@@ -40,9 +46,18 @@ describe('InvokerApi in iam mode (the default)', () => {
     });
     // The catch-alls make the invoker answer an unknown route 404 and a wrong
     // method 405 in the contract's JSON, instead of API Gateway's "Missing Authentication Token".
-    expect(found.sort()).toEqual(['ANY /', 'ANY /execute', 'ANY /healthz', 'ANY /{proxy+}', 'GET /healthz', 'POST /execute']);
+    expect(found.sort()).toEqual(['ANY /', 'ANY /execute', 'ANY /healthz', 'ANY /mcp', 'ANY /{proxy+}', 'GET /healthz', 'POST /execute', 'POST /mcp']);
     for (const method of methods(template)) {
       expect(method.Properties.Integration.Type).toBe('AWS_PROXY');
+      expect(JSON.stringify(method.Properties.Integration.Uri)).toContain(`"${invokerId}","Arn"`);
+    }
+  });
+
+  it('serves the MCP endpoint through the invoker with SigV4, like /execute', () => {
+    const mcpMethods = methodsOn(template, 'mcp');
+    expect(mcpMethods.map((method) => method.Properties.HttpMethod).sort()).toEqual(['ANY', 'POST']);
+    for (const method of mcpMethods) {
+      expect(method.Properties).toMatchObject({ AuthorizationType: 'AWS_IAM', Integration: { Type: 'AWS_PROXY' } });
       expect(JSON.stringify(method.Properties.Integration.Uri)).toContain(`"${invokerId}","Arn"`);
     }
   });
@@ -54,7 +69,7 @@ describe('InvokerApi in iam mode (the default)', () => {
   });
 
   it('requires SigV4 (AWS_IAM) on every method', () => {
-    expect(methods(template)).toHaveLength(6);
+    expect(methods(template)).toHaveLength(8);
     for (const method of methods(template)) {
       expect(method.Properties.AuthorizationType).toBe('AWS_IAM');
     }
@@ -308,9 +323,17 @@ describe('InvokerApi in apiKey mode with WAF and CORS', () => {
 
   it('requires an API key on every method except the CORS preflight mocks', () => {
     const nonPreflight = methods(template).filter((method) => method.Properties.HttpMethod !== 'OPTIONS');
-    expect(nonPreflight).toHaveLength(6);
+    expect(nonPreflight).toHaveLength(8);
     for (const method of nonPreflight) {
       expect(method.Properties.ApiKeyRequired).toBe(true);
+    }
+  });
+
+  it('requires the API key on the MCP endpoint as on /execute', () => {
+    const mcpMethods = methodsOn(template, 'mcp').filter((method) => method.Properties.HttpMethod !== 'OPTIONS');
+    expect(mcpMethods.map((method) => method.Properties.HttpMethod).sort()).toEqual(['ANY', 'POST']);
+    for (const method of mcpMethods) {
+      expect(method.Properties).toMatchObject({ AuthorizationType: 'NONE', ApiKeyRequired: true, Integration: { Type: 'AWS_PROXY' } });
     }
   });
 
@@ -363,7 +386,7 @@ describe('InvokerApi in apiKey mode with WAF and CORS', () => {
 
   it('answers CORS preflights for the configured origin only and tells the invoker the origin', () => {
     const preflights = methods(template).filter((method) => method.Properties.HttpMethod === 'OPTIONS');
-    expect(preflights).toHaveLength(2);
+    expect(preflights).toHaveLength(3);
     for (const preflight of preflights) {
       expect(preflight.Properties.Integration.IntegrationResponses[0].ResponseParameters['method.response.header.Access-Control-Allow-Origin']).toBe(
         "'https://app.example.com'",
@@ -371,6 +394,13 @@ describe('InvokerApi in apiKey mode with WAF and CORS', () => {
     }
     const [, invoker] = invokerOf(template);
     expect(invoker.Properties.Environment.Variables.CORS_ALLOW_ORIGIN).toBe('https://app.example.com');
+  });
+
+  it('lets browser MCP clients preflight POST /mcp with the Mcp-Protocol-Version header', () => {
+    const [preflight] = methodsOn(template, 'mcp').filter((method) => method.Properties.HttpMethod === 'OPTIONS');
+    const parameters = preflight!.Properties.Integration.IntegrationResponses[0].ResponseParameters as Record<string, string>;
+    expect(parameters['method.response.header.Access-Control-Allow-Methods']).toBe("'POST'");
+    expect(parameters['method.response.header.Access-Control-Allow-Headers']).toContain('Mcp-Protocol-Version');
   });
 
   it('lets browsers send the X-Tenant-Id header cross-origin, like the invoker says it does', () => {

@@ -61,7 +61,8 @@ it('bundles into one file that contains the AWS SDK and the Powertools', async (
   const stat = await fs.stat(bundlePath);
   const source = await fs.readFile(bundlePath, 'utf8');
   expect(stat.size).toBeGreaterThan(100_000);
-  const external = [...new Set([...source.matchAll(/require\("([^"]+)"\)/g)].map((match) => match[1]!))].filter((name) => !name.startsWith('node:'));
+  // A require inside a string is not one: ajv (in the MCP SDK) keeps `require("ajv/dist/runtime/...")` as text for its standalone code generation.
+  const external = [...new Set([...source.matchAll(/(?<![`'"])require\("([^"]+)"\)/g)].map((match) => match[1]!))].filter((name) => !name.startsWith('node:'));
   // The CRT signer is an optional require inside a try (SigV4a only); nothing else may be left outside the bundle.
   expect(external).toEqual(['@aws-sdk/signature-v4-crt']);
 });
@@ -74,6 +75,17 @@ it('answers an execution through the Invoke API when loaded by plain Node', asyn
   });
   expect(result.statusCode).toBe(200);
   expect(JSON.parse(result.body)).toMatchObject({ ok: true, result: 42, requestId: 'bundle-req' });
+});
+
+it('serves the MCP endpoint from the bundle, outside the repository\'s node_modules', async () => {
+  endpoint.respond = () => ({ body: executorOk({ result: 42 }) });
+  const call = { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'run_python', arguments: { script: 'def main(): return 42' } } };
+  const result = await callBundle(
+    apiEvent({ path: '/mcp', body: JSON.stringify(call), requestId: 'bundle-mcp', headers: { Accept: 'application/json, text/event-stream' } }),
+    { LAMBDA_ENDPOINT: endpointUrl, EXECUTOR_FUNCTION_NAME: 'workflow-python-executor' },
+  );
+  expect(result.statusCode).toBe(200);
+  expect(JSON.parse(result.body)).toMatchObject({ jsonrpc: '2.0', id: 7, result: { isError: false, content: [{ type: 'text', text: 'result:\n42' }] } });
 });
 
 it('signs artifact uploads from the bundle, offline', async () => {

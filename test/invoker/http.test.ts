@@ -217,10 +217,10 @@ describe('routing', () => {
   afterEach(() => expect(endpoint.invocations.filter((call) => !call.payload.includes('"action"'))).toHaveLength(0));
 
   it.each([
-    ['GET', '/foo', 'No route for GET /foo; the API serves POST /execute and GET /healthz'],
-    ['POST', '/', 'No route for POST /; the API serves POST /execute and GET /healthz'],
-    ['POST', '/execute/', 'No route for POST /execute/; the API serves POST /execute and GET /healthz'],
-    ['GET', '/__proto__', 'No route for GET /__proto__; the API serves POST /execute and GET /healthz'],
+    ['GET', '/foo', 'No route for GET /foo; the API serves POST /execute, GET /healthz and POST /mcp'],
+    ['POST', '/', 'No route for POST /; the API serves POST /execute, GET /healthz and POST /mcp'],
+    ['POST', '/execute/', 'No route for POST /execute/; the API serves POST /execute, GET /healthz and POST /mcp'],
+    ['GET', '/__proto__', 'No route for GET /__proto__; the API serves POST /execute, GET /healthz and POST /mcp'],
   ])('answers %s %s with 404 NotFound', async (method, path, sentence) => {
     const { result, body } = await call(apiEvent({ method, path, body: null }));
     expect(result.statusCode).toBe(404);
@@ -237,7 +237,7 @@ describe('routing', () => {
 
   it('does not echo control characters of the path into the sentence', async () => {
     const { body } = await call(apiEvent({ method: 'GET', path: '/a\nb\u0000', body: null }));
-    expect(body.error).toBe('No route for GET /a?b?; the API serves POST /execute and GET /healthz');
+    expect(body.error).toBe('No route for GET /a?b?; the API serves POST /execute, GET /healthz and POST /mcp');
   });
 
   it.each([
