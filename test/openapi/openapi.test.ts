@@ -57,6 +57,7 @@ const BEYOND_JSON_SCHEMA = new Set([
   'input nested too deeply',
   'input objects nested too deeply',
   'request over the body limit',
+  'two faults: over the body limit and nested too deeply (size is checked first, as on the raw HTTP body)',
 ]);
 
 describe('contract/openapi.json', () => {
@@ -112,7 +113,7 @@ describe('contract/openapi.json', () => {
       result: { a: 7 },
       stdout: 'hi\n',
       stderr: '',
-      truncated: { stdout: false, stderr: false },
+      truncated: { stdout: false, stderr: false, artifacts: false },
       error: null,
       errorType: null,
       traceback: null,
