@@ -78,7 +78,7 @@ const OWNER_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
 const REPO_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
 // ':' would make the subject ambiguous; '*' and '?' read as wildcards to anyone auditing the policy.
 const ENVIRONMENT_PATTERN = /^[^:*?\s](?:[^:*?]{0,253}[^:*?\s])?$/;
-const BRANCH_PATTERN = /^[A-Za-z0-9._\/-]{1,255}$/;
+const BRANCH_PATTERN = /^[A-Za-z0-9._/-]{1,255}$/;
 // The pattern the CDK bootstrap template accepts for --qualifier.
 const QUALIFIER_PATTERN = /^[A-Za-z0-9_-]{1,10}$/;
 const OIDC_PROVIDER_ARN_PATTERN = /^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/token\.actions\.githubusercontent\.com$/;

@@ -44,6 +44,7 @@ function requestError(errorType: ErrorType, error: string, headers: Record<strin
 
 /** Caller-controlled text that goes into an error sentence: bounded and printable. */
 function printable(text: string, maxChars = 200): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what it replaces
   const cleaned = text.replace(/[\u0000-\u001f\u007f]/g, '?');
   return cleaned.length > maxChars ? `${cleaned.slice(0, maxChars)}...` : cleaned;
 }

@@ -43,7 +43,7 @@ describe.each(workflows)('$file', ({ file, text, workflow }) => {
         expect(reference).toMatch(/^\.\/\.github\/workflows\/[\w-]+\.ya?ml$/);
         continue;
       }
-      expect(reference).toMatch(/^[\w.-]+\/[\w.-]+(\/[\w.\/-]+)?@[0-9a-f]{40}$/);
+      expect(reference).toMatch(/^[\w.-]+\/[\w.-]+(\/[\w./-]+)?@[0-9a-f]{40}$/);
       expect(comment).toMatch(/^# v\d+\.\d+\.\d+$/);
     }
   });
