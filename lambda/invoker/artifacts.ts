@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { artifactName, type Artifact, type ArtifactUpload } from '../contract';
+import { artifactName, type Artifact, type ArtifactUpload, type ExecutorArtifact } from '../contract';
 import type { ArtifactStore } from './config';
 
 /** Time the executor needs after the script's deadline to encode, upload and answer. */
@@ -55,15 +55,7 @@ export interface ResolvedArtifacts {
   readonly skipped: string[];
 }
 
-interface RawArtifact {
-  readonly name: string;
-  readonly contentType: string;
-  readonly size: number;
-  readonly key?: string;
-  readonly contentBase64?: string;
-}
-
-function asRawArtifact(value: unknown): RawArtifact | undefined {
+function asExecutorArtifact(value: unknown): ExecutorArtifact | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
   const entry = value as Record<string, unknown>;
   if (typeof entry.name !== 'string' || entry.name === '') return undefined;
@@ -136,7 +128,7 @@ export async function resolveArtifacts(raw: unknown, context: ArtifactContext): 
   const prefix = artifactKeyPrefix(context.requestId);
 
   for (const value of raw.slice(0, context.maxArtifacts)) {
-    const entry = asRawArtifact(value);
+    const entry = asExecutorArtifact(value);
     if (entry === undefined) {
       skipped.push('entry without a name');
       continue;

@@ -28,9 +28,6 @@ ERROR_TYPES: tuple[str, ...] = (
 )
 
 ALLOWED_FIELDS = ("script", "input", "timeoutMs")
-# Fields only the invoker sets; the executor removes them before validating.
-INTERNAL_FIELDS = ("artifactUpload", "requestId")
-
 NOT_JSON = "Request body is not valid JSON"
 NOT_UTF8 = "Request body is not valid UTF-8"
 TOO_DEEP = f"Request body must not be nested more than {MAX_NESTING_DEPTH} levels deep"
