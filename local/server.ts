@@ -360,7 +360,7 @@ export class LocalServer {
     }
     const body = await readBody(req, { maxBytes: config.limits.maxRequestBytes, timeoutMs: config.bodyTimeoutMs });
     if (body.kind === 'tooLarge') {
-      finishEarly(req, res);
+      finishEarly(req, res, config.bodyTimeoutMs);
       sendJson(res, statusForErrorType('RequestTooLarge'), errorResponse('RequestTooLarge', messages.bodyTooLarge(config.limits.maxRequestBytes), requestId));
       return;
     }
