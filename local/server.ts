@@ -189,6 +189,8 @@ export class LocalServer {
       AWS_EC2_METADATA_DISABLED: 'true',
       ...config.executorEnv,
       [SEAL_KEY_VARIABLE]: this.sealKey,
+      // The Invoke API requires the token of every caller, the in-process invoker included.
+      ...(config.localToken !== undefined ? { LAMBDA_ENDPOINT_ACCESS_KEY_ID: config.localToken } : {}),
     });
     let invokerModule: { handler?: Handler };
     try {
@@ -283,8 +285,8 @@ export class LocalServer {
     }
 
     if (isInvokePath(path)) {
-      const loopbackPeer = /^(127\.|::1$|::ffff:127\.)/.test(req.socket.remoteAddress ?? '');
-      const denied = checkAccess(req, 'invoke', policy, loopbackPeer);
+      // No peer is exempt: behind a reverse proxy or a tunnel every caller is a loopback peer.
+      const denied = checkAccess(req, 'invoke', policy);
       if (denied !== undefined) {
         sendJson(res, denied.status, { Type: 'User', message: denied.message }, { 'x-amzn-ErrorType': 'AccessDeniedException' });
         return;
