@@ -177,6 +177,17 @@ describe('local HTTP API (POST /execute, GET /healthz)', () => {
     expect(JSON.parse(streamed.body).errorType).toBe('RequestTooLarge');
   });
 
+  it("keeps the executor's number encoding through POST /execute, as a direct invoke shows it", async () => {
+    const script = 'def main():\n    return {"mean": 3.0, "big": 1e300, "negativeZero": -0.0, "count": 3}';
+    const viaApi = await (await fetch(`${server.url}/execute`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ script }) })).text();
+    const direct = await (
+      await fetch(`${server.url}/2015-03-31/functions/workflow-python-executor/invocations`, { method: 'POST', headers: { 'X-Amz-Tenant-Id': 'numbers' }, body: JSON.stringify({ script }) })
+    ).text();
+    const result = (text: string): string => /"result":(\{[^}]*\})/.exec(text)?.[1] ?? text;
+    expect(result(viaApi)).toBe('{"mean":3.0,"big":1e+300,"negativeZero":-0.0,"count":3}');
+    expect(result(viaApi)).toBe(result(direct));
+  });
+
   it('answers 413 JSON to a client that sends its whole over-limit body before it reads, however long that takes', async () => {
     // Most HTTP libraries (Python's urllib among them) write the whole body and only then read the answer:
     // the server must read and discard the rest instead of resetting the connection, which loses the 413.
