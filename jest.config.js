@@ -5,4 +5,5 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.tsx?$': ['ts-jest', { isolatedModules: true }] },
   testTimeout: 120000,
+  globalSetup: '<rootDir>/test/global-setup.ts',
 };

@@ -1,25 +1,16 @@
 #!/bin/sh
 # Runs the executor's unittest suite (tests/, including tests/exploits/).
 #
-# Interpreter: $SANDBOX_PYTHON if set, else /usr/bin/python3 when it can import
-# numpy (Debian's python3-numpy & co.), else the python3 on PATH. With CI=true
-# the scientific stack and the seccomp bindings are required: the run fails
+# Interpreter: the one `npm start` and jest use (scripts/python.ts, the
+# resolver in local/python.ts): $SANDBOX_PYTHON if set (or a sentence why it
+# cannot be used), else the first of .venv/bin/python, python3.12, python3,
+# /usr/bin/python3 that has numpy, pandas and matplotlib. With CI=true the
+# scientific stack and the seccomp bindings are required: the run fails
 # instead of skipping the tests that need them.
 set -eu
 cd "$(dirname "$0")"
 
-if [ -n "${SANDBOX_PYTHON:-}" ]; then
-  PYTHON="$SANDBOX_PYTHON"
-elif [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1; then
-  PYTHON=/usr/bin/python3
-else
-  PYTHON=python3
-fi
-
-if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
-  echo "run-tests.sh: $PYTHON is older than Python 3.11; set SANDBOX_PYTHON to a newer one." >&2
-  exit 2
-fi
+PYTHON="$(cd .. && node --import tsx scripts/python.ts)" || exit 2
 
 if [ "${CI:-}" = "true" ]; then
   for module in numpy pandas matplotlib seccomp; do
