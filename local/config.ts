@@ -79,7 +79,7 @@ export const SETTINGS: readonly Setting[] = [
   { variable: 'FUNCTION_TIMEOUT_S', description: 'Function timeout of the simulated executor Lambda; must leave 2 s above EXECUTOR_MAX_TIMEOUT_MS.', defaultText: '30' },
   { variable: 'ARTIFACT_RETENTION_MS', description: 'How long artifact files stay downloadable.', defaultText: '3600000 (1 hour)' },
   { variable: 'LOCAL_TOKEN', description: 'A secret of at least 16 characters that every API route and the Invoke API then require of every peer, loopback included: `Authorization: Bearer <token>`, or on the Invoke API a SigV4 signature whose access key id is the token.', defaultText: 'unset (no token on loopback)' },
-  { variable: 'SANDBOX_UID_BASE', description: 'First uid the executor workers switch to when the server runs as root; each runtime gets its own.', defaultText: '62001' },
+  { variable: 'SANDBOX_UID_BASE', description: 'Where the search for sandbox uids starts when the server runs as root: each runtime gets one of its own, leased for the server\'s life (a lock in /run/secure-python-executor/uid-leases), so servers on one machine never share one and the next server simply takes the next free uids.', defaultText: '62001' },
   { variable: 'BODY_TIMEOUT_MS', description: 'Deadline for receiving a request body (HTTP 408 after it).', defaultText: '10000' },
   { variable: 'SHUTDOWN_GRACE_MS', description: 'How long SIGINT/SIGTERM waits for running executions before killing them.', defaultText: '10000' },
   { variable: 'FUNCTION_MEMORY_MB', description: 'Memory size reported to the executor (AWS_LAMBDA_FUNCTION_MEMORY_SIZE).', defaultText: '256' },

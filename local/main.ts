@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { ConfigError, isLoopbackHost, loadConfig, type LocalConfig } from './config';
 import { missingPreloadsWarning, preloadsFrom, PRELOADS_FIX, PythonError, resolvePython, type PythonChoice } from './python';
 import { EXECUTOR_FUNCTION_NAME, LocalServer } from './server';
+import { leaseUids, UidLeaseError } from './uid-lease';
 
 const REPO_ROOT = resolve(__dirname, '..');
 
@@ -141,7 +142,10 @@ async function main(): Promise<void> {
   process.env.AWS_SECRET_ACCESS_KEY = 'local';
   process.env.AWS_EC2_METADATA_DISABLED = 'true';
 
-  const server = new LocalServer({ config, repoRoot: REPO_ROOT, pythonExecutable: python.executable, log });
+  // As root, workers run as sandbox uids that must be this server's alone (see uid-lease.ts).
+  const runAsRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const lease = runAsRoot ? await leaseUids(python.executable, config.sandboxUidBase, config.sandboxConcurrency) : undefined;
+  const server = new LocalServer({ config, repoRoot: REPO_ROOT, pythonExecutable: python.executable, sandboxUids: lease?.uids, log });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
@@ -199,6 +203,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: Error) => {
-  log(error instanceof StartupError || error instanceof ConfigError || error instanceof PythonError ? `Cannot start: ${error.message}` : `Cannot start: ${error.stack ?? error.message}`);
+  log(error instanceof StartupError || error instanceof ConfigError || error instanceof PythonError || error instanceof UidLeaseError ? `Cannot start: ${error.message}` : `Cannot start: ${error.stack ?? error.message}`);
   process.exit(1);
 });

@@ -37,6 +37,11 @@ export interface LocalServerOptions {
   readonly repoRoot: string;
   /** Absolute path of the Python interpreter (resolved from SANDBOX_PYTHON). */
   readonly pythonExecutable: string;
+  /**
+   * Running as root: the sandbox uids this server leased (uid-lease.ts), one
+   * per runtime slot, so that no other server's runtimes use them.
+   */
+  readonly sandboxUids?: readonly number[];
   readonly log: (line: string) => void;
 }
 
@@ -122,9 +127,10 @@ export class LocalServer {
         functionTimeoutMs: config.functionTimeoutS * 1000,
         // Lambda allows 10 s of init; importing numpy, pandas and matplotlib on a busy laptop can take longer.
         initTimeoutMs: Math.max(10000, config.functionTimeoutS * 1000),
-        // Each runtime kills every leftover process of its sandbox uid, so uids must not be shared. A slot's
-        // uid passes to another tenant's runtime only after the pool stopped the old one and all it started.
-        sandboxUid: runAsRoot ? config.sandboxUidBase + slot - 1 : undefined,
+        // Each runtime kills every leftover process of its sandbox uid, so uids must not be shared: they are
+        // leased for this server alone. A slot's uid passes to another tenant's runtime only after the pool
+        // stopped the old one and all it started.
+        sandboxUid: runAsRoot ? sandboxUidOf(options, slot) : undefined,
         tenantId,
         logLine: config.runtimeLogs ? (line) => options.log(`[runtime-${slot}] ${line}`) : undefined,
       }),
@@ -450,7 +456,7 @@ function runtimeArgs(options: LocalServerOptions, slot: number): string[] {
   }
   return [
     join(options.repoRoot, 'local', 'lambda-profile.py'),
-    '--uid', String(config.sandboxUidBase + slot - 1),
+    '--uid', String(sandboxUidOf(options, slot)),
     '--task-root', join(options.repoRoot, 'runtime-image'),
     '--memory-mb', String(config.functionMemoryMb),
     '--', options.pythonExecutable, '-m', 'executor',
@@ -462,6 +468,14 @@ const INVOKE_ANSWER_MARGIN_MS = 5000;
 
 function invokerClientTimeoutMs(config: LocalConfig): number {
   return config.queueWaitMs + config.functionTimeoutS * 1000 + INVOKE_ANSWER_MARGIN_MS;
+}
+
+function sandboxUidOf(options: LocalServerOptions, slot: number): number {
+  const uid = options.sandboxUids?.[slot - 1];
+  if (uid === undefined) {
+    throw new Error(`No sandbox uid was leased for runtime slot ${slot}; lease SANDBOX_CONCURRENCY uids (local/uid-lease.ts) before starting the server as root.`);
+  }
+  return uid;
 }
 
 function isInvokePath(path: string | undefined): boolean {
