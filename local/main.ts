@@ -14,7 +14,7 @@ import { leaseUids, UidLeaseError } from './uid-lease';
 const REPO_ROOT = resolve(__dirname, '..');
 
 // Node 20 is supported here; the AWS SDK's own switch for its notice that later releases need 22.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ||= 'true';
 
 class StartupError extends Error {
   constructor(message: string) {

@@ -13,5 +13,5 @@ export default function globalSetup(): void {
   if (warning !== undefined) process.stderr.write(`\n${warning}\n`);
   process.env.SANDBOX_PYTHON = choice.executable;
   // Node 20 is supported here; the AWS SDK's own switch for its notice that later releases need 22.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ||= 'true';
 }

@@ -6,6 +6,8 @@
 import { spawnSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
+import { tenantIdFor } from '../../lambda/invoker/tenant';
+import { LOCAL_CALLER_ARN } from '../../local/api-gateway';
 import { EXAMPLES } from '../../local/playground/examples';
 import { localHealth, postExecute, startServer, type RunningServer } from './server-process';
 
@@ -178,10 +180,11 @@ describe('local HTTP API (POST /execute, GET /healthz)', () => {
   });
 
   it("keeps the executor's number encoding through POST /execute, as a direct invoke shows it", async () => {
+    // The direct invoke runs in the tenant of the API's local caller, as POST /execute does.
     const script = 'def main():\n    return {"mean": 3.0, "big": 1e300, "negativeZero": -0.0, "count": 3}';
     const viaApi = await (await fetch(`${server.url}/execute`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ script }) })).text();
     const direct = await (
-      await fetch(`${server.url}/2015-03-31/functions/workflow-python-executor/invocations`, { method: 'POST', headers: { 'X-Amz-Tenant-Id': 'numbers' }, body: JSON.stringify({ script }) })
+      await fetch(`${server.url}/2015-03-31/functions/workflow-python-executor/invocations`, { method: 'POST', headers: { 'X-Amz-Tenant-Id': tenantIdFor('iam', LOCAL_CALLER_ARN, undefined) }, body: JSON.stringify({ script }) })
     ).text();
     const result = (text: string): string => /"result":(\{[^}]*\})/.exec(text)?.[1] ?? text;
     expect(result(viaApi)).toBe('{"mean":3.0,"big":1e+300,"negativeZero":-0.0,"count":3}');
