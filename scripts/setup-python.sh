@@ -8,7 +8,7 @@
 #
 # SETUP_PYTHON_VENV overrides the folder (default .venv in the repository).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 VENV="${SETUP_PYTHON_VENV:-.venv}"
 REQUIREMENTS=runtime-image/requirements.txt
 ALTERNATIVE="use your system's packages instead (Debian/Ubuntu: apt-get install python3-numpy python3-pandas python3-matplotlib, then SANDBOX_PYTHON=/usr/bin/python3), or install numpy, pandas and matplotlib into a Python 3.11+ of your own and set SANDBOX_PYTHON to it"
