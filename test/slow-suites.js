@@ -4,7 +4,8 @@
  * per-file times on the 2-core CI machine; README "Development" has the
  * numbers). `npm test` is what a developer runs before every commit;
  * `.ci/run` runs both. One list, read by jest.config.js (to leave them out)
- * and jest.reliability.config.js (to run only them).
+ * and jest.reliability.config.js (to run only them); the Python side's long
+ * pass is `run-tests.sh --lambda-profile` (scripts/test.sh).
  */
 module.exports = [
   'test/reliability/',
