@@ -30,6 +30,12 @@ export default tseslint.config(
     },
   },
   {
+    // Jest's configuration files are CommonJS, as jest loads them.
+    files: ['**/*.js'],
+    languageOptions: { sourceType: 'commonjs' },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // Tests and the deployment checks read JSON answers and synthesized
     // CloudFormation templates, whose shape is what they assert.
     files: ['test/**', 'scripts/verify/**'],

@@ -11,8 +11,8 @@
  *      series against that version of the server, in the same run
  *   3. the report (bench/report.mjs)
  *
- * Environment: BENCH_PYTHON (default /usr/bin/python3 when it exists, else
- * python3) must have numpy, pandas and matplotlib; BENCH_SCALE (0..1, default
+ * Environment: BENCH_PYTHON (else SANDBOX_PYTHON, else the Python `npm start`
+ * finds: scripts/python.ts) must have numpy, pandas and matplotlib; BENCH_SCALE (0..1, default
  * 1) shrinks counts and caps for a smoke run; BENCH_OUT overrides the report
  * path; BENCH_PRIVATE_TMP=0 keeps the machine's /tmp. `--render` rebuilds the
  * report from the raw numbers of the last run (bench/REPORT.json).
@@ -63,11 +63,14 @@ function reexecWithPrivateTmp() {
   process.exit(result.status ?? 1);
 }
 
+/** The resolver `npm start` and the tests use (local/python.ts), with BENCH_PYTHON as SANDBOX_PYTHON when set. */
 function choosePython() {
-  if (process.env.BENCH_PYTHON) {
-    return process.env.BENCH_PYTHON;
+  const env = process.env.BENCH_PYTHON ? { ...process.env, SANDBOX_PYTHON: process.env.BENCH_PYTHON } : process.env;
+  const result = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts', 'python.ts')], { cwd: REPO_ROOT, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (result.status !== 0) {
+    throw new Error('No Python for the benchmark: see the sentence above.');
   }
-  return existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  return result.stdout.trim();
 }
 
 function firstLine(command, args) {

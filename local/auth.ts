@@ -46,11 +46,11 @@ function hostName(hostHeader: string): string {
 }
 
 /**
- * `tokenExempt`: the caller is on this machine (the in-process invoker's
- * SDK client, which signs with fixed local credentials); the browser checks
- * still apply, so a web page cannot use the exemption.
+ * With a token, every API and Invoke API call needs it, whoever the peer is:
+ * behind a reverse proxy or a tunnel every caller is a loopback peer. The
+ * in-process invoker signs with the token as its access key id.
  */
-export function checkAccess(req: IncomingMessage, kind: AccessKind, policy: AccessPolicy, tokenExempt = false): AccessDenied | undefined {
+export function checkAccess(req: IncomingMessage, kind: AccessKind, policy: AccessPolicy): AccessDenied | undefined {
   const host = req.headers.host ?? '';
   if (policy.token === undefined && isLoopbackHost(policy.bindHost) && !isLoopbackHost(hostName(host))) {
     return {
@@ -67,7 +67,7 @@ export function checkAccess(req: IncomingMessage, kind: AccessKind, policy: Acce
       message: 'Cross-site requests are refused: another website must not run code on this machine through your browser.',
     };
   }
-  if (policy.token === undefined || tokenExempt || kind === 'static' || kind === 'artifact') {
+  if (policy.token === undefined || kind === 'static' || kind === 'artifact') {
     return undefined;
   }
   const authorization = req.headers.authorization ?? '';

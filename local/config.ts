@@ -24,8 +24,8 @@ export interface LocalConfig {
    * @default 'perTenant'
    */
   readonly tenancy: Tenancy;
-  /** Python interpreter that runs the executor. @default 'python3' */
-  readonly sandboxPython: string;
+  /** Python interpreter that runs the executor; undefined: searched (local/python.ts). */
+  readonly sandboxPython: string | undefined;
   /**
    * `lambda` runs each runtime the way AWS Lambda does (one uid, no
    * namespaces or seccomp of its own), through local/lambda-profile.py; needs root.
@@ -34,6 +34,8 @@ export interface LocalConfig {
   readonly sandboxProfile: 'auto' | 'lambda';
   /** Invocations that may wait for a free runtime before callers are turned away. @default 32 */
   readonly queueLimit: number;
+  /** Longest an invocation waits for a free runtime before it is dropped unrun (HTTP 429), in milliseconds. @default 10000 */
+  readonly queueWaitMs: number;
   /** Function timeout of the simulated executor Lambda, in seconds. @default 30 */
   readonly functionTimeoutS: number;
   /** How long artifacts stay downloadable, in milliseconds. @default 3600000 */
@@ -50,6 +52,8 @@ export interface LocalConfig {
   readonly functionMemoryMb: number;
   /** Forward each runtime's own log lines to the server's stderr. @default true */
   readonly runtimeLogs: boolean;
+  /** RUNTIME_LOGS=debug: the runtimes also log what only a developer needs (the whole health report). @default false */
+  readonly runtimeDebugLogs: boolean;
   /** The contract limits (EXECUTOR_*), validated by the contract module. */
   readonly limits: ContractLimits;
   /** EXECUTOR_* variables handed to every runtime and to the invoker. */
@@ -68,17 +72,18 @@ export const SETTINGS: readonly Setting[] = [
   { variable: 'PORT', description: 'TCP port (0 picks a free port).', defaultText: '3000' },
   { variable: 'SANDBOX_CONCURRENCY', description: 'Executor runtimes (simulated execution environments) running in parallel, 1 to 64, over all tenants together.', defaultText: '2' },
   { variable: 'TENANCY', description: '`perTenant` (as the deployed default): each tenant runs only in runtimes dedicated to it, created on demand, the least recently used idle one retired when another tenant needs its place; invocations must carry a tenant id. `shared`: any runtime serves anyone.', defaultText: 'perTenant' },
-  { variable: 'SANDBOX_PYTHON', description: 'Python 3.9+ interpreter for the executor; use one that has numpy, pandas and matplotlib.', defaultText: 'python3' },
+  { variable: 'SANDBOX_PYTHON', description: 'Python 3.11+ interpreter for the executor; when set it is used (or the server says why it cannot be), never another. Unset: the first of `.venv/bin/python`, `python3.12`, `python3`, `/usr/bin/python3` that has the preloads (numpy, pandas, matplotlib), else the one that has the most, with a warning naming what is missing.', defaultText: 'searched' },
   { variable: 'SANDBOX_PROFILE', description: '`lambda` runs every runtime as AWS Lambda does (one unprivileged uid for everything, no namespaces, no seccomp, read-only root, the Runtime API at 127.0.0.1:9001) through local/lambda-profile.py; needs root and Debian\'s python3-seccomp. `auto` gives workers every layer this host allows.', defaultText: 'auto' },
   { variable: 'QUEUE_LIMIT', description: 'Invocations waiting for a free runtime before new ones are refused (HTTP 429 / Lambda TooManyRequestsException).', defaultText: '32' },
+  { variable: 'QUEUE_WAIT_MS', description: 'Longest an invocation waits for a free runtime; past it, it is dropped before it runs and its caller gets HTTP 429 (Lambda TooManyRequestsException). The invoker waits this long plus the function timeout, so a queued request never ends in 504.', defaultText: '10000' },
   { variable: 'FUNCTION_TIMEOUT_S', description: 'Function timeout of the simulated executor Lambda; must leave 2 s above EXECUTOR_MAX_TIMEOUT_MS.', defaultText: '30' },
   { variable: 'ARTIFACT_RETENTION_MS', description: 'How long artifact files stay downloadable.', defaultText: '3600000 (1 hour)' },
-  { variable: 'LOCAL_TOKEN', description: 'Bearer token for the API (at least 16 characters); also the AWS access key id for the Invoke API.', defaultText: 'unset (no token on loopback)' },
-  { variable: 'SANDBOX_UID_BASE', description: 'First uid the executor workers switch to when the server runs as root; each runtime gets its own.', defaultText: '62001' },
+  { variable: 'LOCAL_TOKEN', description: 'A secret of at least 16 characters that every API route and the Invoke API then require of every peer, loopback included: `Authorization: Bearer <token>`, or on the Invoke API a SigV4 signature whose access key id is the token.', defaultText: 'unset (no token on loopback)' },
+  { variable: 'SANDBOX_UID_BASE', description: 'Where the search for sandbox uids starts when the server runs as root: each runtime gets one of its own, leased for the server\'s life (a lock in /run/secure-python-executor/uid-leases), so servers on one machine never share one and the next server simply takes the next free uids.', defaultText: '62001' },
   { variable: 'BODY_TIMEOUT_MS', description: 'Deadline for receiving a request body (HTTP 408 after it).', defaultText: '10000' },
   { variable: 'SHUTDOWN_GRACE_MS', description: 'How long SIGINT/SIGTERM waits for running executions before killing them.', defaultText: '10000' },
   { variable: 'FUNCTION_MEMORY_MB', description: 'Memory size reported to the executor (AWS_LAMBDA_FUNCTION_MEMORY_SIZE).', defaultText: '256' },
-  { variable: 'RUNTIME_LOGS', description: 'Forward the runtimes\' log lines to stderr (`0` to silence).', defaultText: '1' },
+  { variable: 'RUNTIME_LOGS', description: 'Forward the runtimes\' log lines to stderr: one short line per event (`0` to silence, `debug` to add the whole health report of each runtime).', defaultText: '1' },
   { variable: 'EXECUTOR_SEAL_KEY', description: 'Not read: the server makes a random key at each start and gives it to the invoker and every runtime, so `POST /execute` is sealed end to end; direct invokes stay plain. It is never printed.', defaultText: 'new at each start' },
   { variable: 'EXECUTOR_*', description: 'Executor limits (see contract/README.md), passed to the runtimes and the invoker unchanged.', defaultText: 'contract defaults' },
 ];
@@ -125,6 +130,7 @@ export function loadConfig(env: Env): LocalConfig {
   const port = readInteger(env, 'PORT', 3000, 0, 65535, 'a TCP port; 0 picks a free one');
   const sandboxConcurrency = readInteger(env, 'SANDBOX_CONCURRENCY', 2, 1, 64, 'runtimes');
   const queueLimit = readInteger(env, 'QUEUE_LIMIT', 32, 0, 100000, 'invocations');
+  const queueWaitMs = readInteger(env, 'QUEUE_WAIT_MS', 10000, 0, 600000, 'milliseconds');
   const functionTimeoutS = readInteger(env, 'FUNCTION_TIMEOUT_S', 30, 3, 900, 'seconds');
   const artifactRetentionMs = readInteger(env, 'ARTIFACT_RETENTION_MS', 3600000, 1000, 30 * 24 * 3600000, 'milliseconds');
   const sandboxUidBase = readInteger(env, 'SANDBOX_UID_BASE', 62001, 1000, 4000000000, 'uid');
@@ -150,7 +156,7 @@ export function loadConfig(env: Env): LocalConfig {
     throw new ConfigError(`TENANCY must be ${TENANCY_MODES.join(' or ')}, but it is "${env.TENANCY}".`);
   }
 
-  const sandboxPython = (env.SANDBOX_PYTHON ?? '').trim() || 'python3';
+  const sandboxPython = (env.SANDBOX_PYTHON ?? '').trim() || undefined;
   const sandboxProfile = (env.SANDBOX_PROFILE ?? '').trim() || 'auto';
   if (sandboxProfile !== 'auto' && sandboxProfile !== 'lambda') {
     throw new ConfigError(`SANDBOX_PROFILE must be auto or lambda, but it is "${env.SANDBOX_PROFILE}".`);
@@ -176,8 +182,8 @@ export function loadConfig(env: Env): LocalConfig {
   }
 
   const runtimeLogsRaw = (env.RUNTIME_LOGS ?? '1').trim().toLowerCase();
-  if (!['0', '1', 'true', 'false', ''].includes(runtimeLogsRaw)) {
-    throw new ConfigError(`RUNTIME_LOGS must be 1 or 0, but it is "${env.RUNTIME_LOGS}".`);
+  if (!['0', '1', 'true', 'false', 'debug', ''].includes(runtimeLogsRaw)) {
+    throw new ConfigError(`RUNTIME_LOGS must be 1, 0 or debug, but it is "${env.RUNTIME_LOGS}".`);
   }
 
   return {
@@ -188,6 +194,7 @@ export function loadConfig(env: Env): LocalConfig {
     sandboxPython,
     sandboxProfile,
     queueLimit,
+    queueWaitMs,
     functionTimeoutS,
     artifactRetentionMs,
     localToken,
@@ -196,6 +203,7 @@ export function loadConfig(env: Env): LocalConfig {
     shutdownGraceMs,
     functionMemoryMb,
     runtimeLogs: runtimeLogsRaw !== '0' && runtimeLogsRaw !== 'false',
+    runtimeDebugLogs: runtimeLogsRaw === 'debug',
     limits,
     executorEnv,
   };

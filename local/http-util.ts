@@ -92,28 +92,59 @@ export function readBody(req: IncomingMessage, options: ReadBodyOptions): Promis
   });
 }
 
+/** The most of a refused body that is read and discarded after its early answer. */
+export const MAX_DRAIN_BYTES = 100 * 1024 * 1024;
+/** The longest a refused body is read and discarded after its early answer. */
+export const MAX_DRAIN_MS = 60_000;
+
 /**
  * After answering before the body was fully read: the client may still be
  * sending. Closing at once would reset the connection before the client
- * reads the answer (it sees EPIPE or ECONNRESET instead), so the rest is
- * read and discarded for up to lingerMs. A body that ends in time leaves the
- * connection in step, and it stays open as any keep-alive connection; one
- * still arriving after lingerMs is cut off. The answer must therefore not
- * say `Connection: close` unless lingerMs is 0 (Node closes such a
- * connection as soon as the answer is written).
+ * reads the answer (clients that send the whole body before reading, as most
+ * HTTP libraries do, see EPIPE or ECONNRESET instead of the 413), so the rest
+ * is read and discarded until it ends, as long as it keeps coming (a pause
+ * longer than idleMs ends it), for at most MAX_DRAIN_MS and MAX_DRAIN_BYTES.
+ * A body that ends in time leaves the connection in step, and it stays open
+ * as any keep-alive connection; one cut off is closed. The answer must
+ * therefore not say `Connection: close` unless idleMs is 0 (Node closes such
+ * a connection as soon as the answer is written).
  */
-export function finishEarly(req: IncomingMessage, res: ServerResponse, lingerMs = 2000): void {
-  res.on('finish', () => {
-    req.on('data', () => undefined);
-    req.resume();
-    if (req.complete) {
-      return;
+export function finishEarly(req: IncomingMessage, res: ServerResponse, idleMs: number): void {
+  if (req.complete) {
+    return;
+  }
+  // Reading starts now, before the answer: a request nobody reads when its answer is written is
+  // discarded by Node's server itself, which takes the 'data' listeners away and so the deadlines too.
+  let drainedBytes = 0;
+  let idle: NodeJS.Timeout | undefined;
+  const cut = (): void => {
+    req.socket.destroy();
+  };
+  const overall = setTimeout(cut, MAX_DRAIN_MS);
+  overall.unref();
+  const waitIdle = (): void => {
+    clearTimeout(idle);
+    if (req.complete) return;
+    idle = setTimeout(cut, idleMs);
+    idle.unref();
+  };
+  const stop = (): void => {
+    clearTimeout(overall);
+    clearTimeout(idle);
+  };
+  req.on('data', (chunk: Buffer) => {
+    drainedBytes += chunk.length;
+    if (drainedBytes > MAX_DRAIN_BYTES) {
+      cut();
+    } else if (res.writableFinished) {
+      waitIdle();
     }
-    const timer = setTimeout(() => req.socket.destroy(), lingerMs);
-    timer.unref();
-    req.once('end', () => clearTimeout(timer));
-    req.socket.once('close', () => clearTimeout(timer));
   });
+  // The idle deadline runs from the answer on: before it, the client has had no reason to stop.
+  res.once('finish', waitIdle);
+  req.once('end', stop);
+  req.socket.once('close', stop);
+  req.resume();
 }
 
 /** Header value as one string (Node joins repeated headers for most names). */

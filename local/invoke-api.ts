@@ -177,7 +177,7 @@ export async function handleInvoke(
 
   const body = await readBody(req, { maxBytes: MAX_INVOKE_PAYLOAD_BYTES, timeoutMs: options.bodyTimeoutMs });
   if (body.kind === 'tooLarge') {
-    finishEarly(req, res);
+    finishEarly(req, res, options.bodyTimeoutMs);
     lambdaError(res, 413, 'RequestTooLargeException', `Request must be smaller than ${MAX_INVOKE_PAYLOAD_BYTES} bytes for the InvokeFunction operation.`);
     return;
   }

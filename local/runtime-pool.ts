@@ -63,6 +63,12 @@ export interface RuntimePoolOptions {
   /** Runtimes at most, over all tenants. */
   readonly size: number;
   readonly queueLimit: number;
+  /**
+   * Longest an invocation waits in the queue; past it, it is refused
+   * (QueueFullError) without running, so that its caller hears "no capacity"
+   * in time instead of timing out while the work still waits to run.
+   */
+  readonly queueWaitMs: number;
   readonly functionArn: string;
   readonly tenancy: Tenancy;
   /** Builds the options of a runtime in slot N (1-based) dedicated to `tenantId` (undefined with tenancy shared). */
@@ -188,13 +194,25 @@ export class RuntimePool {
       );
     }
     return new Promise<InvocationOutcome>((resolve, reject) => {
-      const onAbort = (): void => {
+      const drop = (error: Error): void => {
         const index = this.queue.indexOf(entry);
         if (index >= 0) {
           this.queue.splice(index, 1);
-          reject(new InvocationCancelledError('The caller went away while the invocation was queued.'));
+          entry.cleanup();
+          reject(error);
         }
       };
+      const onAbort = (): void => drop(new InvocationCancelledError('The caller went away while the invocation was queued.'));
+      const waitedTooLong = setTimeout(
+        () =>
+          drop(
+            new QueueFullError(
+              `Rate exceeded: no local runtime became free within QUEUE_WAIT_MS (${this.options.queueWaitMs} ms), so the invocation ` +
+                'was dropped before it ran; retry shortly or raise SANDBOX_CONCURRENCY.',
+            ),
+          ),
+        this.options.queueWaitMs,
+      );
       const entry: Queued = {
         invocation,
         resolve: (outcome) => {
@@ -203,12 +221,23 @@ export class RuntimePool {
           this.schedule();
         },
         reject,
-        cleanup: () => options.signal?.removeEventListener('abort', onAbort),
+        cleanup: () => {
+          clearTimeout(waitedTooLong);
+          options.signal?.removeEventListener('abort', onAbort);
+        },
       };
       options.signal?.addEventListener('abort', onAbort, { once: true });
       this.queue.push(entry);
       this.schedule();
     });
+  }
+
+  /** True when an invocation of this tenant would start at once in a runtime that waits for work. */
+  hasIdleRuntime(tenantId: string | undefined): boolean {
+    return (
+      !this.queue.some((entry) => entry.invocation.tenantId === tenantId) &&
+      this.liveSlots().some((slot) => !slot.retiring && slot.environment.tenantId === tenantId && slot.environment.isIdle)
+    );
   }
 
   /** Throws TenantIdError, as Lambda refuses the call, when the tenant id does not fit the tenancy. */

@@ -15,8 +15,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { buildOpenApiDocument, errorResponse, messages, OPENAPI_PATH, SEAL_KEY_VARIABLE, statusForErrorType } from '../lambda/contract';
-import { tenantIdFor } from '../lambda/invoker/tenant';
-import { LOCAL_CALLER_ARN, toProxyEvent, writeProxyResult } from './api-gateway';
+import { assignTenant } from '../lambda/invoker/tenant';
+import { toProxyEvent, writeProxyResult } from './api-gateway';
 import { ArtifactStore } from './artifacts';
 import { checkAccess } from './auth';
 import type { LocalConfig } from './config';
@@ -37,6 +37,11 @@ export interface LocalServerOptions {
   readonly repoRoot: string;
   /** Absolute path of the Python interpreter (resolved from SANDBOX_PYTHON). */
   readonly pythonExecutable: string;
+  /**
+   * Running as root: the sandbox uids this server leased (uid-lease.ts), one
+   * per runtime slot, so that no other server's runtimes use them.
+   */
+  readonly sandboxUids?: readonly number[];
   readonly log: (line: string) => void;
 }
 
@@ -74,6 +79,7 @@ function runtimeEnv(options: LocalServerOptions, slot: number, sealKey: string):
     AWS_LAMBDA_LOG_STREAM_NAME: `local/runtime-${slot}`,
     AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
     ...config.executorEnv,
+    ...(config.runtimeDebugLogs ? { EXECUTOR_LOG_LEVEL: 'DEBUG' } : {}),
     [SEAL_KEY_VARIABLE]: sealKey,
   };
 }
@@ -94,6 +100,8 @@ export class LocalServer {
   private shuttingDown: Promise<void> | undefined;
   private inFlight = 0;
   private portValue = 0;
+  /** The last health answer an executor gave through the invoker, for GET /healthz while no runtime is free. */
+  private lastHealth: { readonly result: APIGatewayProxyResult; readonly atMs: number } | undefined;
 
   constructor(private readonly options: LocalServerOptions) {
     const { config } = options;
@@ -105,6 +113,7 @@ export class LocalServer {
     this.pool = new RuntimePool({
       size: config.sandboxConcurrency,
       queueLimit: config.queueLimit,
+      queueWaitMs: config.queueWaitMs,
       functionArn: functionArn(EXECUTOR_FUNCTION_NAME),
       tenancy: config.tenancy,
       logLine: options.log,
@@ -118,9 +127,10 @@ export class LocalServer {
         functionTimeoutMs: config.functionTimeoutS * 1000,
         // Lambda allows 10 s of init; importing numpy, pandas and matplotlib on a busy laptop can take longer.
         initTimeoutMs: Math.max(10000, config.functionTimeoutS * 1000),
-        // Each runtime kills every leftover process of its sandbox uid, so uids must not be shared. A slot's
-        // uid passes to another tenant's runtime only after the pool stopped the old one and all it started.
-        sandboxUid: runAsRoot ? config.sandboxUidBase + slot - 1 : undefined,
+        // Each runtime kills every leftover process of its sandbox uid, so uids must not be shared: they are
+        // leased for this server alone. A slot's uid passes to another tenant's runtime only after the pool
+        // stopped the old one and all it started.
+        sandboxUid: runAsRoot ? sandboxUidOf(options, slot) : undefined,
         tenantId,
         logLine: config.runtimeLogs ? (line) => options.log(`[runtime-${slot}] ${line}`) : undefined,
       }),
@@ -188,7 +198,12 @@ export class LocalServer {
       AWS_REGION: LOCAL_REGION,
       AWS_EC2_METADATA_DISABLED: 'true',
       ...config.executorEnv,
+      // The pool answers every invocation within its queue wait plus the function timeout (refused, run,
+      // or timed out): the invoker waits that long, so a request that only waited never ends in a 504.
+      EXECUTOR_CLIENT_TIMEOUT_MS: String(invokerClientTimeoutMs(config)),
       [SEAL_KEY_VARIABLE]: this.sealKey,
+      // The Invoke API requires the token of every caller, the in-process invoker included.
+      ...(config.localToken !== undefined ? { LAMBDA_ENDPOINT_ACCESS_KEY_ID: config.localToken } : {}),
     });
     let invokerModule: { handler?: Handler };
     try {
@@ -209,19 +224,14 @@ export class LocalServer {
     return this.pool.waitForFirstReady(timeoutMs);
   }
 
-  /**
-   * Asks a runtime for the executor's health report (`{"action":"health"}`).
-   * With tenancy perTenant it runs in the tenant of a local API call without
-   * X-Tenant-Id, so the first such call finds its runtime warm.
-   */
-  async executorHealth(): Promise<unknown> {
-    const tenantId = this.options.config.tenancy === 'perTenant' ? tenantIdFor('iam', LOCAL_CALLER_ARN, undefined) : undefined;
-    const outcome = await this.pool.invoke({ payload: Buffer.from('{"action":"health"}'), tenantId });
-    const parsed: unknown = JSON.parse(outcome.payload.toString('utf8'));
-    if (outcome.kind === 'functionError') {
-      throw new Error(`The executor failed its health check: ${outcome.payload.toString('utf8').slice(0, 500)}`);
-    }
-    return parsed;
+  /** Calls this server's own HTTP API as a local caller would (with LOCAL_TOKEN when it has one). */
+  fetchApi(path: string, init: { method?: string; body?: string } = {}): Promise<Response> {
+    const token = this.options.config.localToken;
+    return fetch(`${this.url}${path}`, {
+      method: init.method ?? 'GET',
+      headers: { 'Content-Type': 'application/json', ...(token !== undefined ? { Authorization: `Bearer ${token}` } : {}) },
+      body: init.body,
+    });
   }
 
   /**
@@ -283,8 +293,8 @@ export class LocalServer {
     }
 
     if (isInvokePath(path)) {
-      const loopbackPeer = /^(127\.|::1$|::ffff:127\.)/.test(req.socket.remoteAddress ?? '');
-      const denied = checkAccess(req, 'invoke', policy, loopbackPeer);
+      // No peer is exempt: behind a reverse proxy or a tunnel every caller is a loopback peer.
+      const denied = checkAccess(req, 'invoke', policy);
       if (denied !== undefined) {
         sendJson(res, denied.status, { Type: 'User', message: denied.message }, { 'x-amzn-ErrorType': 'AccessDeniedException' });
         return;
@@ -365,7 +375,7 @@ export class LocalServer {
     }
     const body = await readBody(req, { maxBytes: config.limits.maxRequestBytes, timeoutMs: config.bodyTimeoutMs });
     if (body.kind === 'tooLarge') {
-      finishEarly(req, res);
+      finishEarly(req, res, config.bodyTimeoutMs);
       sendJson(res, statusForErrorType('RequestTooLarge'), errorResponse('RequestTooLarge', messages.bodyTooLarge(config.limits.maxRequestBytes), requestId));
       return;
     }
@@ -384,9 +394,16 @@ export class LocalServer {
       return;
     }
     const event = toProxyEvent({ req, path: url.pathname, query: url.searchParams, body: body.body, requestId });
-    const context = lambdaContext(requestId, config.functionTimeoutS * 1000 + 5000);
+    const context = lambdaContext(requestId, invokerClientTimeoutMs(config) + INVOKE_ANSWER_MARGIN_MS);
+    const healthCheck = url.pathname === '/healthz' && (req.method === 'GET' || req.method === 'HEAD');
+    const remembered = healthCheck ? this.rememberedHealth(event, requestId) : undefined;
+    if (remembered !== undefined) {
+      writeProxyResult(res, this.withLocalHealth(remembered));
+      return;
+    }
     const result = await this.handler(event, context);
-    if (url.pathname === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+    if (healthCheck) {
+      if (result.statusCode === 200) this.lastHealth = { result, atMs: Date.now() };
       writeProxyResult(res, this.withLocalHealth(result));
       return;
     }
@@ -407,6 +424,29 @@ export class LocalServer {
       const servers = [{ url: this.url, description: 'This local server' }];
       sendJson(res, 200, buildOpenApiDocument({ limits: this.options.config.limits, servers }));
     }
+  }
+
+  /**
+   * GET /healthz is a liveness probe: it must not wait behind executions for
+   * a runtime. While the caller's tenant has no runtime waiting for work, it
+   * is answered from the last report an executor gave through the invoker
+   * (refreshed by any health check that finds a runtime idle), marked with
+   * when it was made. Undefined: ask an executor (a runtime is idle, there is
+   * no report yet, or the request is one the invoker must refuse itself).
+   */
+  private rememberedHealth(event: APIGatewayProxyEvent, requestId: string): APIGatewayProxyResult | undefined {
+    if (this.lastHealth === undefined) return undefined;
+    let tenantId: string | undefined;
+    try {
+      tenantId = assignTenant(event, { authMode: 'iam', tenancy: this.options.config.tenancy }).invokeTenantId;
+    } catch {
+      return undefined;
+    }
+    if (this.pool.hasIdleRuntime(tenantId)) return undefined;
+    const { result, atMs } = this.lastHealth;
+    const body = { ...(JSON.parse(result.body) as Record<string, unknown>), requestId, reportedAt: new Date(atMs).toISOString(), fromLastReport: true };
+    const headers = Object.fromEntries(Object.entries(result.headers ?? {}).filter(([name]) => !/^(access-control-|vary$)/i.test(name)));
+    return { statusCode: 200, headers: { ...headers, 'X-Request-Id': requestId }, body: JSON.stringify(body) };
   }
 
   private localStatus(): Record<string, unknown> {
@@ -437,11 +477,26 @@ function runtimeArgs(options: LocalServerOptions, slot: number): string[] {
   }
   return [
     join(options.repoRoot, 'local', 'lambda-profile.py'),
-    '--uid', String(config.sandboxUidBase + slot - 1),
+    '--uid', String(sandboxUidOf(options, slot)),
     '--task-root', join(options.repoRoot, 'runtime-image'),
     '--memory-mb', String(config.functionMemoryMb),
     '--', options.pythonExecutable, '-m', 'executor',
   ];
+}
+
+/** Time for the Invoke API's own answer beyond the queue wait and the function timeout. */
+const INVOKE_ANSWER_MARGIN_MS = 5000;
+
+function invokerClientTimeoutMs(config: LocalConfig): number {
+  return config.queueWaitMs + config.functionTimeoutS * 1000 + INVOKE_ANSWER_MARGIN_MS;
+}
+
+function sandboxUidOf(options: LocalServerOptions, slot: number): number {
+  const uid = options.sandboxUids?.[slot - 1];
+  if (uid === undefined) {
+    throw new Error(`No sandbox uid was leased for runtime slot ${slot}; lease SANDBOX_CONCURRENCY uids (local/uid-lease.ts) before starting the server as root.`);
+  }
+  return uid;
 }
 
 function isInvokePath(path: string | undefined): boolean {

@@ -15,9 +15,12 @@ import { join } from 'node:path';
 /** Where the executor puts its state folder (engine.py: /tmp whenever it exists). */
 const STATE_PARENT_DIRS = ['/tmp'];
 
-/** The executor's state folder prefix (engine.py: `tempfile.mkdtemp(prefix=f"executor-{pid}-")`). */
-function statePrefix(runtimePid: number): string {
-  return `executor-${runtimePid}-`;
+/**
+ * The executor's state folder prefixes (engine.py `_make_state_dir`: made
+ * and locked as `.executor-starting-<pid>-*`, then renamed `executor-<pid>-*`).
+ */
+function statePrefixes(runtimePid: number): string[] {
+  return [`executor-${runtimePid}-`, `.executor-starting-${runtimePid}-`];
 }
 
 function isAlive(pid: number): boolean {
@@ -48,7 +51,7 @@ export async function removeRuntimeStateDirs(runtimePid: number): Promise<string
     } catch {
       continue;
     }
-    for (const name of names.filter((candidate) => candidate.startsWith(statePrefix(runtimePid)))) {
+    for (const name of names.filter((candidate) => statePrefixes(runtimePid).some((prefix) => candidate.startsWith(prefix)))) {
       const path = join(parent, name);
       try {
         const info = await lstat(path);

@@ -58,7 +58,10 @@ function fail(errorType: ErrorType, error: string): ValidationResult {
  * Validates a parsed request body. The order of the checks is part of the
  * contract (the Python executor applies the same order), so that a request
  * with several faults gets the same sentence from every part:
- * shape, total size, nesting depth, unknown fields, script, timeoutMs.
+ * shape, total size, nesting depth, a missing script, unknown fields, the
+ * script's value, timeoutMs. A missing script comes before unknown fields so
+ * that a request in another service's shape (`{"code": ...}`) is told what
+ * it lacks, in the seeds' wording, rather than what it has too much of.
  */
 export function validateRequest(value: unknown, limits: ValidationLimits): ValidationResult {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -81,6 +84,7 @@ export function validateRequest(value: unknown, limits: ValidationLimits): Valid
     return fail('InvalidRequest', messages.nestedTooDeeply(limits.maxNestingDepth));
   }
   const body = value as Record<string, unknown>;
+  if (!('script' in body)) return fail('InvalidRequest', messages.scriptRequired);
   const unknownFields = Object.keys(body)
     .filter((key) => !(ALLOWED_FIELDS as readonly string[]).includes(key))
     .sort();
@@ -88,7 +92,6 @@ export function validateRequest(value: unknown, limits: ValidationLimits): Valid
     return fail('InvalidRequest', messages.unknownField(unknownFields[0]!));
   }
 
-  if (!('script' in body)) return fail('InvalidRequest', messages.scriptRequired);
   const script = body.script;
   if (typeof script !== 'string') return fail('InvalidRequest', messages.scriptNotString);
   if (ONLY_PYTHON_WHITESPACE.test(script)) return fail('InvalidRequest', messages.scriptEmpty);

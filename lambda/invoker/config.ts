@@ -24,6 +24,12 @@ export interface InvokerConfig {
   readonly clientTimeoutMs: number;
   /** Local mode: the local server's Lambda Invoke API instead of AWS. */
   readonly lambdaEndpoint: string | undefined;
+  /**
+   * Local mode: the access key id to sign with (LAMBDA_ENDPOINT_ACCESS_KEY_ID),
+   * the local server's LOCAL_TOKEN when it has one, which its Invoke API
+   * requires of every caller, this invoker included. Default `local`.
+   */
+  readonly lambdaEndpointAccessKeyId: string;
   readonly artifacts: ArtifactStore;
   /** null: no CORS headers at all. ['*'] or a list of exact origins otherwise. */
   readonly corsAllowOrigins: readonly string[] | null;
@@ -154,6 +160,7 @@ export function readInvokerConfig(env: NodeJS.ProcessEnv = process.env): Invoker
     executorFunctionName,
     clientTimeoutMs,
     lambdaEndpoint,
+    lambdaEndpointAccessKeyId: env.LAMBDA_ENDPOINT_ACCESS_KEY_ID || 'local',
     artifacts,
     corsAllowOrigins: corsOrigins(env.CORS_ALLOW_ORIGIN),
     tenancy: oneOf(env, 'TENANCY', TENANCY_MODES, 'perTenant', "the executor's tenant isolation mode"),

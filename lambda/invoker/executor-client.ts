@@ -21,8 +21,8 @@ const NO_CAPACITY_ERRORS = new Set([
 
 const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
 
-/** Credentials for the local endpoint, which accepts any signature; never used against AWS. */
-const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+/** The secret of the local endpoint's credentials: it checks the access key id only; never used against AWS. */
+const LOCAL_SECRET_ACCESS_KEY = 'local';
 const LOCAL_REGION = 'us-east-1';
 
 /**
@@ -45,7 +45,7 @@ export function createLambdaClient(config: InvokerConfig): LambdaClient {
     ...(local
       ? {
           endpoint: config.lambdaEndpoint,
-          credentials: LOCAL_CREDENTIALS,
+          credentials: { accessKeyId: config.lambdaEndpointAccessKeyId, secretAccessKey: LOCAL_SECRET_ACCESS_KEY },
           region: process.env.AWS_REGION ?? LOCAL_REGION,
         }
       : {}),

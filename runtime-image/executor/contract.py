@@ -104,14 +104,16 @@ def validate_request(body: Any, limits: Limits) -> Request:
         )
     if nesting_depth(body) > MAX_NESTING_DEPTH:
         raise ContractError("InvalidRequest", TOO_DEEP)
+    # Before unknown fields, as in lambda/contract/validate.ts: `{"code": ...}`
+    # is told what it lacks in the seeds' wording.
+    if "script" not in body:
+        raise ContractError("InvalidRequest", "'script' field is required")
     unknown = sorted(key for key in body if key not in ALLOWED_FIELDS)
     if unknown:
         raise ContractError(
             "InvalidRequest",
             f"Unknown field '{unknown[0]}'; allowed fields are 'script', 'input' and 'timeoutMs'",
         )
-    if "script" not in body:
-        raise ContractError("InvalidRequest", "'script' field is required")
     script = body["script"]
     if not isinstance(script, str):
         raise ContractError("InvalidRequest", "'script' must be a string")

@@ -62,6 +62,8 @@ INLINE_ENTRY_OVERHEAD_BYTES = 512
 # has to step in, which it does for several processes together.
 CGROUP_MARGIN_MIB = 64 + rootfs.SCRATCH_BYTES // (1024 * 1024)
 _STATE_DIR = re.compile(r"executor-\d+-")
+# Where a state folder is made and locked before it is renamed to executor-*.
+_STAGING_PREFIX = ".executor-starting-"
 
 # Every engine of this process: containment must never take another
 # engine's template for an execution's process (tests run several at once).
@@ -134,7 +136,8 @@ class Engine:
                     continue
                 fd = os.open(os.path.join(path, ".lock"), os.O_RDONLY | os.O_NOFOLLOW)
             except FileNotFoundError:
-                # Killed before it took its lock: only its pid can tell.
+                # No lock: a folder of an older runtime, which locked after naming it;
+                # only its pid can tell. Runtimes now lock before they name it.
                 if not _pid_alive(int(name.split("-")[1])):
                     cleanup.remove_tree(path)
                 continue
@@ -185,11 +188,21 @@ class Engine:
             "every execution and the environment is reset if a script changed them")
 
     def _make_state_dir(self) -> None:
-        self.state_dir = tempfile.mkdtemp(prefix=f"executor-{self.pid}-", dir=self.facts.tmp_dir)
-        os.chmod(self.state_dir, 0o711)
-        self._lock_fd = os.open(os.path.join(self.state_dir, ".lock"),
+        """The runtime's state folder, locked before it gets the name others look for.
+
+        Another runtime removes an executor-* folder whose lock is free, and
+        before the lock existed it could only guess from the pid, which a
+        runtime in another pid namespace cannot see: so the folder is made
+        under a staging name, locked, and only then renamed.
+        """
+        staging = tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{self.pid}-", dir=self.facts.tmp_dir)
+        os.chmod(staging, 0o711)
+        self._lock_fd = os.open(os.path.join(staging, ".lock"),
                                 os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        self.state_dir = os.path.join(self.facts.tmp_dir,
+                                      "executor-" + os.path.basename(staging)[len(_STAGING_PREFIX):])
+        os.rename(staging, self.state_dir)
 
     def _probe_layers(self) -> None:
         self.layers["worker_process"] = layers.active(
@@ -856,7 +869,8 @@ class Engine:
                     continue
                 path = os.path.join(directory, name)
                 try:
-                    if os.lstat(path).st_uid == own_uid and not _STATE_DIR.match(name):
+                    if (os.lstat(path).st_uid == own_uid and not _STATE_DIR.match(name)
+                            and not name.startswith(_STAGING_PREFIX)):
                         cleanup.remove_tree(path)
                 except OSError:
                     continue

@@ -163,11 +163,35 @@ def fit_response(response: dict[str, Any], reserved_bytes: int = 0) -> bytes:
     return encode_response(fitted)
 
 
+# DEBUG adds the lines only a developer wants (the whole health report at
+# init); INFO keeps one short line per event.
+LOG_LEVEL_VARIABLE = "EXECUTOR_LOG_LEVEL"
+
+
+def debug_logging() -> bool:
+    return os.environ.get(LOG_LEVEL_VARIABLE, "").strip().upper() == "DEBUG"
+
+
 def log(level: str, message: str, **fields: Any) -> None:
     """One structured line on stdout (CloudWatch); never the script or its output."""
+    if level == "DEBUG" and not debug_logging():
+        return
     record = {"level": level, "message": message, **fields}
     sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
     sys.stdout.flush()
+
+
+def health_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The init line's fields: a few hundred bytes, where the whole report is kilobytes."""
+    layers = report.get("layers", {})
+    return {
+        "python": report.get("python"),
+        "profile": report.get("profile"),
+        "initMs": report.get("initMs"),
+        "preloads": {name: bool(state.get("loaded")) for name, state in report.get("preloads", {}).items()},
+        "layersActive": sorted(name for name, layer in layers.items() if layer.get("active")),
+        "layersOff": sorted(name for name, layer in layers.items() if not layer.get("active")),
+    }
 
 
 NOT_SEALABLE = ("The invoker sealed this request, but this executor has no EXECUTOR_SEAL_KEY: "
@@ -283,7 +307,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         log("ERROR", message, stack=traceback.format_exc(limit=8))
         client.init_error("Runtime.ExecutorInitError", message)
         return 1
-    log("INFO", "executor initialised", health=engine.health())
+    report = engine.health()
+    log("INFO", "executor initialised", **health_summary(report))
+    log("DEBUG", "executor health", health=report)
 
     def stop(number: int, frame: Any) -> None:
         # Lambda (with extensions) and the local server end a runtime with

@@ -123,5 +123,36 @@ class ParallelTest(unittest.TestCase):
         self.assertEqual(descendants_of(os.getpid()), [])
 
 
+class StateFolderTest(unittest.TestCase):
+    """A runtime removes other runtimes' state folders only when their owner's lock is free."""
+
+    def test_a_starting_engine_keeps_a_live_engines_folder_and_removes_a_dead_ones(self) -> None:
+        import fcntl
+        import tempfile
+
+        first = make_engine(preloads="")
+        # A runtime killed after naming its folder: the lock file exists and nobody holds it.
+        dead = tempfile.mkdtemp(prefix="executor-999999999-", dir=first.facts.tmp_dir)
+        open(os.path.join(dead, ".lock"), "w").close()
+        try:
+            # The live folder carries its final name only with its lock already held.
+            self.assertTrue(os.path.basename(first.state_dir).startswith(f"executor-{first.pid}-"))
+            probe = os.open(os.path.join(first.state_dir, ".lock"), os.O_RDONLY)
+            try:
+                with self.assertRaises(BlockingIOError):
+                    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            finally:
+                os.close(probe)
+            second = make_engine(preloads="")
+            try:
+                self.assertTrue(os.path.isdir(first.state_dir))
+                self.assertFalse(os.path.exists(dead))
+                self.assertEqual(run(first, "print('first')")["stdout"], "first\n")
+            finally:
+                second.close()
+        finally:
+            first.close()
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -67,7 +67,13 @@ class RuntimeLoopTest(unittest.TestCase):
         assert wait_until(lambda: not [p for p in descendants_of(os.getpid())
                                        if p not in (pid,)]), descendants_of(os.getpid())
         log_lines = [json.loads(line) for line in output.splitlines() if line.startswith(b"{")]
-        assert any(line["message"] == "executor initialised" for line in log_lines)
+        initialised = [line for line in log_lines if line["message"] == "executor initialised"]
+        assert len(initialised) == 1, log_lines
+        # A summary, not the whole health report: the report is several kilobytes.
+        assert "health" not in initialised[0] and len(json.dumps(initialised[0])) < 1024, initialised
+        assert initialised[0]["layersActive"], initialised
+        assert not any(line["message"] == "executor health" for line in log_lines), \
+            "the whole report is logged only with EXECUTOR_LOG_LEVEL=DEBUG"
         assert not any(b"print-marker" in line for line in output.splitlines()), \
             "logs must not contain the script's output"
 

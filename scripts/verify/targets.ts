@@ -176,7 +176,7 @@ export async function localTarget(options: LocalTargetOptions): Promise<Target> 
   const lambda = new LambdaClient({
     endpoint,
     region: 'us-east-1',
-    // The local Invoke API takes any credentials, or LOCAL_TOKEN as the access key id.
+    // Without LOCAL_TOKEN the local Invoke API takes any credentials; with one, the access key id must be the token.
     credentials: { accessKeyId: options.token ?? 'local', secretAccessKey: 'local' },
     maxAttempts: 1,
   });

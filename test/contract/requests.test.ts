@@ -62,8 +62,9 @@ describe('contract/requests.json against the TypeScript validator', () => {
 });
 
 describe('validation details the fixtures imply', () => {
-  it('reports the first unknown field in sorted order even when the script is also missing', () => {
-    expect(validateRequest({ zz: 1, aa: 2 }, limits)).toMatchObject({
+  it('reports a missing script before unknown fields, and the first unknown field in sorted order', () => {
+    expect(validateRequest({ zz: 1, aa: 2 }, limits)).toMatchObject({ error: "'script' field is required" });
+    expect(validateRequest({ zz: 1, aa: 2, script: 'pass' }, limits)).toMatchObject({
       error: "Unknown field 'aa'; allowed fields are 'script', 'input' and 'timeoutMs'",
     });
   });

@@ -12,7 +12,8 @@ beforeAll(async () => {
   // A short function timeout keeps the frozen-runtime case quick; it must stay 2 s above the longest script timeout,
   // which the queue case's 9000 ms sets.
   server = await startServer({
-    env: { SANDBOX_CONCURRENCY: '2', QUEUE_LIMIT: '1', EXECUTOR_MAX_TIMEOUT_MS: '9000', EXECUTOR_DEFAULT_TIMEOUT_MS: '3000', FUNCTION_TIMEOUT_S: '11' },
+    // QUEUE_WAIT_MS: the queued request waits for a 5 s script, however slow the machine.
+    env: { SANDBOX_CONCURRENCY: '2', QUEUE_LIMIT: '1', QUEUE_WAIT_MS: '60000', EXECUTOR_MAX_TIMEOUT_MS: '9000', EXECUTOR_DEFAULT_TIMEOUT_MS: '3000', FUNCTION_TIMEOUT_S: '11' },
   });
 });
 

@@ -5,6 +5,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
+import { tenantIdFor } from '../../lambda/invoker/tenant';
+import { LOCAL_CALLER_ARN } from '../../local/api-gateway';
 import { EXAMPLES } from '../../local/playground/examples';
 import { localHealth, postExecute, startServer, type RunningServer } from './server-process';
 
@@ -174,6 +177,54 @@ describe('local HTTP API (POST /execute, GET /healthz)', () => {
     });
     expect(streamed.status).toBe(413);
     expect(JSON.parse(streamed.body).errorType).toBe('RequestTooLarge');
+  });
+
+  it("keeps the executor's number encoding through POST /execute, as a direct invoke shows it", async () => {
+    // The direct invoke runs in the tenant of the API's local caller, as POST /execute does.
+    const script = 'def main():\n    return {"mean": 3.0, "big": 1e300, "negativeZero": -0.0, "count": 3}';
+    const viaApi = await (await fetch(`${server.url}/execute`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ script }) })).text();
+    const direct = await (
+      await fetch(`${server.url}/2015-03-31/functions/workflow-python-executor/invocations`, { method: 'POST', headers: { 'X-Amz-Tenant-Id': tenantIdFor('iam', LOCAL_CALLER_ARN, undefined) }, body: JSON.stringify({ script }) })
+    ).text();
+    const result = (text: string): string => /"result":(\{[^}]*\})/.exec(text)?.[1] ?? text;
+    expect(result(viaApi)).toBe('{"mean":3.0,"big":1e+300,"negativeZero":-0.0,"count":3}');
+    expect(result(viaApi)).toBe(result(direct));
+  });
+
+  it('answers 413 JSON to a client that sends its whole over-limit body before it reads, however long that takes', async () => {
+    // Most HTTP libraries (Python's urllib among them) write the whole body and only then read the answer:
+    // the server must read and discard the rest instead of resetting the connection, which loses the 413.
+    const target = new URL(server.url);
+    const socket = connect(Number(target.port), target.hostname);
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    socket.pause();
+    const chunk = Buffer.alloc(128 * 1024, 0x20);
+    const chunks = 24;
+    socket.write(`POST /execute HTTP/1.1\r\nHost: ${target.host}\r\nContent-Type: application/json\r\nContent-Length: ${chunk.length * chunks}\r\n\r\n`);
+    const writeError = new Promise<Error>((resolve) => socket.once('error', resolve));
+    for (let index = 0; index < chunks; index += 1) {
+      // A slow uplink: the body takes several seconds, longer than an answer should keep a socket alive unread.
+      const written = new Promise<Error | undefined>((resolve) => socket.write(chunk, (error) => resolve(error ?? undefined)));
+      const failed = await Promise.race([written, writeError]);
+      expect(failed).toBeUndefined();
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    const received: Buffer[] = [];
+    socket.on('data', (data: Buffer) => received.push(data));
+    socket.resume();
+    await new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        const text = Buffer.concat(received).toString('utf8');
+        if (/\r\n\r\n[\s\S]*\}$/.test(text)) resolve();
+      };
+      socket.on('data', check);
+      socket.once('error', reject);
+      socket.once('close', () => reject(new Error(`Connection closed after: ${Buffer.concat(received).toString('utf8').slice(0, 300)}`)));
+    });
+    socket.destroy();
+    const text = Buffer.concat(received).toString('utf8');
+    expect(text.split('\r\n')[0]).toBe('HTTP/1.1 413 Payload Too Large');
+    expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4))).toMatchObject({ ok: false, errorType: 'RequestTooLarge', error: 'Request body must be at most 1000000 bytes' });
   });
 
   it('answers a body that trickles in past the deadline with 408 JSON (slow loris)', async () => {

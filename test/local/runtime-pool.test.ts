@@ -6,14 +6,14 @@
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolvePython } from '../../local/python';
+import { sandboxPython } from './server-process';
 import { findFamily, listProcesses } from '../../local/process-tree';
 import type { Tenancy } from '../../lambda/contract';
 import { QueueFullError, RuntimePool, TenantIdError } from '../../local/runtime-pool';
 import type { InvocationOutcome } from '../../local/runtime-emulator';
 
 const FAKE_RUNTIME = join(__dirname, 'fixtures', 'fake_runtime.py');
-const python = resolvePython(process.env.SANDBOX_PYTHON ?? 'python3').executable;
+const python = sandboxPython();
 
 interface PoolSetup {
   readonly pool: RuntimePool;
@@ -24,13 +24,14 @@ interface PoolSetup {
 const pools: PoolSetup[] = [];
 
 function makePool(
-  options: { size?: number; queueLimit?: number; functionTimeoutMs?: number; initEnv?: Record<string, string>; tenancy?: Tenancy } = {},
+  options: { size?: number; queueLimit?: number; queueWaitMs?: number; functionTimeoutMs?: number; initEnv?: Record<string, string>; tenancy?: Tenancy } = {},
 ): PoolSetup {
   const tempRoot = mkdtempSync(join(tmpdir(), 'runtime-pool-test-'));
   const logs: string[] = [];
   const pool = new RuntimePool({
     size: options.size ?? 1,
     queueLimit: options.queueLimit ?? 4,
+    queueWaitMs: options.queueWaitMs ?? 60000,
     functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:test-fn',
     tenancy: options.tenancy ?? 'shared',
     logLine: (line) => logs.push(line),
@@ -211,6 +212,25 @@ describe('Lambda Runtime API emulator', () => {
     const results = await Promise.all([running, ...queued]);
     expect(results.map((outcome) => outcome.kind)).toEqual(['response', 'response', 'response']);
     expect(results.slice(1).map((outcome) => (json(outcome).echo as { order: number }).order)).toEqual([1, 2]);
+  });
+
+  it('drops an invocation that waited QUEUE_WAIT_MS before it ran, with the throttle error', async () => {
+    const { pool } = makePool({ size: 1, queueWaitMs: 300 });
+    await pool.start();
+    await pool.waitForFirstReady(20000);
+    const running = invoke(pool, { fake: 'sleep', seconds: 1.5 });
+    await waitFor(() => pool.health().busy === 1, 'the first invocation to start');
+    const waiting = invoke(pool, { order: 1 });
+    await expect(waiting).rejects.toThrow(
+      new QueueFullError(
+        'Rate exceeded: no local runtime became free within QUEUE_WAIT_MS (300 ms), so the invocation was dropped before it ran; retry shortly or raise SANDBOX_CONCURRENCY.',
+      ),
+    );
+    expect(pool.health().queued).toBe(0);
+    expect((await running).kind).toBe('response');
+    await waitFor(() => pool.health().idle === 1, 'the runtime to wait for work again');
+    // The runtime took the first invocation only: the dropped one never reached it.
+    expect(pool.health().runtimes[0].invocations).toBe(1);
   });
 
   it('drops a queued invocation whose caller went away', async () => {

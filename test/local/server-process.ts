@@ -2,20 +2,16 @@
  * Starts the real local server as a child process, exactly as `npm start`
  * does (tsx, local/main.ts), on a free port, and waits for its READY line.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..');
 
-/** Debian's python3 has numpy, pandas and matplotlib (CI installs them); else whatever python3 is. */
+/** The Python of the whole run: test/global-setup.ts resolves it (local/python.ts) into SANDBOX_PYTHON. */
 export function sandboxPython(): string {
-  if (process.env.SANDBOX_PYTHON) return process.env.SANDBOX_PYTHON;
-  if (existsSync('/usr/bin/python3')) {
-    const probe = spawnSync('/usr/bin/python3', ['-c', 'import numpy, pandas, matplotlib'], { stdio: 'ignore' });
-    if (probe.status === 0) return '/usr/bin/python3';
-  }
-  return 'python3';
+  const python = process.env.SANDBOX_PYTHON;
+  if (!python) throw new Error('SANDBOX_PYTHON is not set: run the tests through jest, whose global setup (test/global-setup.ts) resolves it.');
+  return python;
 }
 
 export interface RunningServer {

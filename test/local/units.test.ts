@@ -23,7 +23,8 @@ describe('local configuration', () => {
       port: 3000,
       sandboxConcurrency: 2,
       tenancy: 'perTenant',
-      sandboxPython: 'python3',
+      sandboxPython: undefined,
+      queueWaitMs: 10000,
       queueLimit: 32,
       functionTimeoutS: 30,
       artifactRetentionMs: 3600000,
@@ -180,7 +181,8 @@ describe('access checks', () => {
     expect(checkAccess(req({ authorization: sigv4 }), 'invoke', guarded)).toBeUndefined();
     expect(checkAccess(req({ authorization: sigv4 }), 'api', guarded)?.status).toBe(401);
     expect(checkAccess(req({ authorization: sigv4.replace('a-very', 'b-very') }), 'invoke', guarded)?.status).toBe(403);
-    expect(checkAccess(req({}), 'invoke', guarded, true)).toBeUndefined();
+    // No peer is exempt, loopback included: a reverse proxy or tunnel makes every caller one.
+    expect(checkAccess(req({}), 'invoke', guarded)?.status).toBe(403);
     expect(checkAccess(req({}), 'static', guarded)).toBeUndefined();
     expect(checkAccess(req({}), 'artifact', guarded)).toBeUndefined();
   });

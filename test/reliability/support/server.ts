@@ -4,7 +4,7 @@
  * observed from outside. One node process (`node --import tsx`), not
  * `npx tsx`, so the pid we signal is the server itself and not a wrapper.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
@@ -12,11 +12,11 @@ export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
 /** How long a server may take to print READY (imports numpy/pandas on a busy 2-core machine). */
 const STARTUP_LIMIT_MS = 120_000;
 
-/** SANDBOX_PYTHON for the tests: the caller's choice, else Debian's Python when it has numpy (the preloads), else python3. */
+/** The Python of the whole run: test/global-setup.ts resolves it (local/python.ts) into SANDBOX_PYTHON. */
 export function sandboxPython(): string {
-  if (process.env.SANDBOX_PYTHON) return process.env.SANDBOX_PYTHON;
-  const probe = spawnSync('/usr/bin/python3', ['-c', 'import numpy'], { stdio: 'ignore', timeout: 30_000 });
-  return probe.status === 0 ? '/usr/bin/python3' : 'python3';
+  const python = process.env.SANDBOX_PYTHON;
+  if (!python) throw new Error('SANDBOX_PYTHON is not set: run the tests through jest, whose global setup (test/global-setup.ts) resolves it.');
+  return python;
 }
 
 /**
