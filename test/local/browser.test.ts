@@ -92,6 +92,8 @@ describe('playground in headless Chromium', () => {
     });
 
     it('runs an example with Ctrl+Enter and highlights the failing line of its traceback', async () => {
+      // The previous test's script is an unsaved edit: the page asks before discarding it.
+      page.once('dialog', (dialog) => void dialog.accept());
       await page.selectOption('#example', 'error');
       await page.click('.cm-content');
       await page.keyboard.press('Control+Enter');
