@@ -269,3 +269,43 @@ describeWithBrowser('playground behaviours in headless Chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 });
+
+describeWithBrowser('playground against a server with LOCAL_TOKEN', () => {
+  const TOKEN = 'playground-test-token-0123456789';
+  let server: RunningServer;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    server = await startServer({ env: { LOCAL_TOKEN: TOKEN } });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu'] });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('asks for the token before the health report, then copies a curl command that runs with $LOCAL_TOKEN and holds no token', async () => {
+    const page = await browser.newPage();
+    await page.goto(server.url);
+    await page.waitForSelector('.cm-content');
+    expect(await page.textContent('#health')).toBe('Enter LOCAL_TOKEN to load the health report.');
+
+    await page.fill('#token', TOKEN);
+    await page.dispatchEvent('#token', 'change');
+    await page.waitForSelector('#health[data-loaded="true"]');
+    await typeScript(page, 'print("with the token")\n');
+    await page.fill('#input', '');
+    await page.fill('#timeout', '5000');
+    await page.click('#copy-curl');
+
+    const command = await page.inputValue('#curl');
+    expect(command).toContain('-H "Authorization: Bearer $LOCAL_TOKEN"');
+    expect(command).not.toContain(TOKEN);
+    const { stdout } = await run('bash', ['-c', command], { env: { ...process.env, LOCAL_TOKEN: TOKEN }, timeout: 30000 });
+    expect(JSON.parse(stdout)).toMatchObject({ ok: true, stdout: 'with the token\n' });
+    const refused = await run('bash', ['-c', command], { env: { ...process.env, LOCAL_TOKEN: '' }, timeout: 30000 });
+    expect(JSON.parse(refused.stdout)).toMatchObject({ ok: false, errorType: 'Unauthorized' });
+    await page.close();
+  });
+});
