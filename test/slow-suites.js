@@ -12,6 +12,7 @@ module.exports = [
   'test/local/faults.test.ts',
   'test/local/verify-deployment.test.ts',
   'test/local/tenancy.test.ts',
+  'test/local/playground.test.ts',
   'test/github/app-wiring.test.ts',
   'test/github/execution-policy.test.ts',
   'test/infra/seal-key.test.ts',
