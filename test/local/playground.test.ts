@@ -220,6 +220,7 @@ describeWithBrowser('playground behaviours in headless Chromium', () => {
 
   it('copies a curl command that runs the same request against this server', async () => {
     const page = await openPage();
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
     const script = `def main(input):\n    print("it's", input["n"])\n    return input["n"] * 2\n`;
     await typeScript(page, script);
     await page.fill('#input', '{"n": 21}');
@@ -230,6 +231,8 @@ describeWithBrowser('playground behaviours in headless Chromium', () => {
     const command = await page.inputValue('#curl');
     expect(command).toBe(curlCommand({ origin: server.url, request: { script, input: { n: 21 }, timeoutMs: 5000 }, tokenRequired: false }));
     expect(command).not.toContain('Authorization');
+    await page.waitForFunction(() => document.querySelector('#copy-curl')?.textContent === 'Copied');
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(command);
     const { stdout } = await run('bash', ['-c', command], { timeout: 30000 });
     const answer = JSON.parse(stdout) as Record<string, unknown>;
     expect(answer).toMatchObject({ ok: true, result: 42, stdout: "it's 21\n", errorType: null });
