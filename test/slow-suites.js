@@ -10,6 +10,8 @@
 module.exports = [
   'test/reliability/',
   'test/local/faults.test.ts',
+  'test/local/capacity.test.ts',
+  'test/local/coexist.test.ts',
   'test/local/verify-deployment.test.ts',
   'test/local/tenancy.test.ts',
   'test/local/playground.test.ts',
