@@ -1,3 +1,5 @@
+import type { ContractLimits } from '../../lambda/contract/limits';
+
 /**
  * The /healthz report as a readable panel: Python and its preloads with
  * versions, each isolation layer's state with its reason, and the limits a
@@ -9,20 +11,8 @@ export interface Layer {
   readonly detail?: string;
 }
 
-export interface Limits {
-  readonly defaultTimeoutMs?: number;
-  readonly minTimeoutMs?: number;
-  readonly maxTimeoutMs?: number;
-  readonly maxScriptBytes?: number;
-  readonly maxRequestBytes?: number;
-  readonly maxStdoutBytes?: number;
-  readonly maxStderrBytes?: number;
-  readonly maxResultBytes?: number;
-  readonly maxArtifacts?: number;
-  readonly maxArtifactBytes?: number;
-  readonly workerMemoryMiB?: number;
-  readonly maxProcesses?: number;
-}
+/** The limits as a health report shows them: the contract's, any of them possibly absent. */
+export type Limits = Partial<ContractLimits>;
 
 export interface HealthReport {
   readonly status?: string;
