@@ -91,6 +91,16 @@ def finished(pid: int) -> bool:
     return all(thread.finished for thread in threads)
 
 
+def settled(pid: int) -> bool:
+    """True when every thread of the process is a zombie or gone.
+
+    Stronger than finished(): a task in do_exit still re-parents its
+    children (exit_notify) before it becomes a zombie, so only a settled
+    process is known to have handed every child to its new parent.
+    """
+    return all(thread.state in FINISHED_STATES for thread in task_stats(pid))
+
+
 def children_file_available() -> bool:
     """/proc/<pid>/task/<tid>/children exists only with CONFIG_PROC_CHILDREN."""
     return os.path.exists(f"/proc/self/task/{os.getpid()}/children")

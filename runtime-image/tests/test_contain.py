@@ -1,0 +1,109 @@
+"""Containment against the kernel's re-parenting race, on a simulated /proc.
+
+The race: a worker W that is exiting hands its child G to the runtime (the
+child subreaper) in exit_notify. If that happens after a sweep has read the
+runtime's children and before it reads W's, the sweep sees G in neither
+list. A sweep that then stopped would leave G, a zombie of the runtime,
+until the next execution (CI once caught exactly this). Real processes lose
+this race only by chance, so the kernel is simulated here and made to move
+G at the worst moment, every time.
+"""
+
+from __future__ import annotations
+
+import os
+import unittest
+from unittest import mock
+
+from executor import contain, procfs
+
+RUNTIME, TEMPLATE, WORKER, GRANDCHILD = os.getpid(), 900_001, 900_002, 900_003
+SID = 4242
+
+
+class SimulatedKernel:
+    """Process table; the worker finishes exiting right after the first read of the runtime's children."""
+
+    def __init__(self, move_grandchild_after_first_read: bool) -> None:
+        self.parent = {TEMPLATE: RUNTIME, WORKER: TEMPLATE, GRANDCHILD: WORKER}
+        self.state = {TEMPLATE: "S", WORKER: "R", GRANDCHILD: "Z"}
+        self.move_after_first_read = move_grandchild_after_first_read
+        self.runtime_reads = 0
+        self.reaped: list[int] = []
+        if not move_grandchild_after_first_read:
+            self._worker_exits()
+
+    def _worker_exits(self) -> None:
+        # exit_notify: the children go to the subreaper, then the task is a zombie.
+        self.parent[GRANDCHILD] = RUNTIME
+        self.state[WORKER] = "Z"
+
+    def children(self, pid: int) -> set[int]:
+        found = {child for child, parent in self.parent.items() if parent == pid}
+        if pid == RUNTIME:
+            self.runtime_reads += 1
+            if self.runtime_reads == 1 and self.move_after_first_read:
+                self._worker_exits()
+        return found
+
+    def stat(self, pid: int) -> procfs.Stat | None:
+        if pid not in self.parent:
+            return None
+        sid = SID + 1 if pid != TEMPLATE else SID
+        return procfs.Stat(pid=pid, state=self.state[pid], ppid=self.parent[pid], pgid=pid,
+                           sid=sid, flags=0, start_ticks=pid)
+
+    def finished(self, pid: int) -> bool:
+        return pid not in self.state or self.state[pid] in procfs.FINISHED_STATES
+
+    def waitpid(self, pid: int, _options: int) -> tuple[int, int]:
+        if self.parent.get(pid) == RUNTIME and self.state.get(pid) == "Z":
+            del self.parent[pid], self.state[pid]
+            self.reaped.append(pid)
+            return pid, 0
+        return 0, 0
+
+    def patches(self) -> list:
+        return [mock.patch.object(procfs, "children", self.children),
+                mock.patch.object(procfs, "stat", self.stat),
+                mock.patch.object(procfs, "finished", self.finished),
+                mock.patch.object(procfs, "task_stats",
+                                  lambda pid: [s] if (s := self.stat(pid)) else []),
+                mock.patch.object(contain.os, "waitpid", self.waitpid)]
+
+
+def run_contain(kernel: SimulatedKernel) -> contain.Report:
+    scope = contain.Scope(runtime_pid=RUNTIME, runtime_sid=SID,
+                          keep=frozenset({(TEMPLATE, TEMPLATE)}), dedicated_uid=None)
+    patches = kernel.patches()
+    for patch in patches:
+        patch.start()
+    try:
+        return contain.contain(scope, timeout_s=2.0)
+    finally:
+        for patch in reversed(patches):
+            patch.stop()
+
+
+class ReparentingRaceTest(unittest.TestCase):
+    def test_a_child_handed_over_mid_sweep_is_still_reaped(self) -> None:
+        kernel = SimulatedKernel(move_grandchild_after_first_read=True)
+        report = run_contain(kernel)
+        self.assertEqual(kernel.reaped, [GRANDCHILD],
+                         "the grandchild re-parented during the sweep was left unreaped")
+        self.assertGreaterEqual(report.rounds, 2)
+
+    def test_a_child_handed_over_before_the_sweep_is_reaped_too(self) -> None:
+        kernel = SimulatedKernel(move_grandchild_after_first_read=False)
+        run_contain(kernel)
+        self.assertEqual(kernel.reaped, [GRANDCHILD])
+
+    def test_nothing_listed_ends_after_one_round(self) -> None:
+        kernel = SimulatedKernel(move_grandchild_after_first_read=False)
+        kernel.parent = {TEMPLATE: RUNTIME}
+        kernel.state = {TEMPLATE: "S"}
+        self.assertEqual(run_contain(kernel).rounds, 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
