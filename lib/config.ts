@@ -5,9 +5,9 @@
  * `resolveConfig`, and then flow unchanged into the constructs.
  */
 
-import { LIMIT_SPECS, limitsToEnv, type ConfigurableLimits } from '../lambda/contract/limits';
-import { isTenancy, TENANCY_MODES, type AuthMode, type Tenancy } from '../lambda/contract/tenant';
-import { TIMING_BUDGET } from '../lambda/contract/timing';
+import { LIMIT_SPECS, limitsToEnv, type ConfigurableLimits } from '../contract/limits';
+import { isTenancy, TENANCY_MODES, type AuthMode, type Tenancy } from '../contract/tenant';
+import { TIMING_BUDGET } from '../contract/timing';
 import { LAMBDA_SYNC_REQUEST_LIMIT_BYTES, MAX_REQUEST_BYTES_IN_PROXY_EVENT } from './proxy-event-size';
 
 /** Thrown when a setting is invalid; the message names the setting and the fix. */
@@ -21,7 +21,7 @@ export class ConfigurationError extends Error {
 /**
  * The limits one execution runs under (DESIGN section 6): the contract's
  * configurable limits (their variables, defaults and meanings are
- * LIMIT_SPECS in lambda/contract/limits.ts) plus the executor's preloads.
+ * LIMIT_SPECS in contract/limits.ts) plus the executor's preloads.
  */
 export interface ExecutorLimits extends ConfigurableLimits {
   /** Modules the executor parent imports once at init, so workers start warm. */

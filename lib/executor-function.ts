@@ -7,7 +7,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { SEAL_KEY_VARIABLE } from '../lambda/contract/seal';
+import { SEAL_KEY_VARIABLE } from '../contract/seal';
 import { ExecutorLimits, limitsToEnvironment, type Tenancy } from './config';
 
 /**

@@ -1,5 +1,5 @@
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
-import { errorResponse, messages, STATUS_BY_ERROR_TYPE, type ErrorType } from '../lambda/contract';
+import { errorResponse, messages, STATUS_BY_ERROR_TYPE, type ErrorType } from '../contract';
 
 /**
  * What API Gateway answers when it refuses or fails a request itself, before

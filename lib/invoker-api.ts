@@ -8,16 +8,16 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
-import { CORS_ALLOW_HEADERS } from '../lambda/contract/http';
-import { SEAL_KEY_VARIABLE } from '../lambda/contract/seal';
-import { TIMING_BUDGET } from '../lambda/contract/timing';
+import { CORS_ALLOW_HEADERS } from '../contract/http';
+import { SEAL_KEY_VARIABLE } from '../contract/seal';
+import { TIMING_BUDGET } from '../contract/timing';
 import { ApiGatewayAccount } from './api-gateway-account';
 import { ARTIFACT_KEY_PREFIX } from './artifact-store';
 import { corsOrigins, limitsToEnvironment, SecurePythonExecutorConfig } from './config';
 import { addGatewayResponses, gatewayResponseSpecs } from './gateway-responses';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..');
-export const DEFAULT_INVOKER_ENTRY = path.join(REPOSITORY_ROOT, 'lambda', 'invoker', 'handler.ts');
+export const DEFAULT_INVOKER_ENTRY = path.join(REPOSITORY_ROOT, 'invoker', 'handler.ts');
 export const API_STAGE_NAME = 'v1';
 
 const { clientWaitBeyondExecutorMs, invokerWorkMs, invokerTimeoutMarginMs } = TIMING_BUDGET;
@@ -57,7 +57,7 @@ export interface InvokerApiProps {
   readonly artifactBucket: s3.IBucket;
   readonly architecture: lambda.Architecture;
   readonly logRetention: logs.RetentionDays;
-  /** The invoker handler source. @default lambda/invoker/handler.ts */
+  /** The invoker handler source. @default invoker/handler.ts */
   readonly entry?: string;
   /** The key every invocation of the executor is sealed with, shared with the executor (lib/seal-key.ts). */
   readonly sealKey: SecretValue;

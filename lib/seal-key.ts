@@ -1,7 +1,7 @@
 import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { MIN_SEAL_KEY_CHARS } from '../lambda/contract/seal';
+import { MIN_SEAL_KEY_CHARS } from '../contract/seal';
 
 /** Characters of the generated key: letters and digits, twice what the functions require. */
 export const SEAL_KEY_CHARS = 2 * MIN_SEAL_KEY_CHARS;

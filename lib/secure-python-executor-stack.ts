@@ -15,7 +15,7 @@ export interface SecurePythonExecutorStackProps extends StackProps {
   readonly config: SecurePythonExecutorConfig;
   /** Directory holding the executor's Dockerfile. @default runtime-image/ at the repository root */
   readonly runtimeImageDirectory?: string;
-  /** The invoker handler source. @default lambda/invoker/handler.ts */
+  /** The invoker handler source. @default invoker/handler.ts */
   readonly invokerEntry?: string;
 }
 

@@ -13,8 +13,8 @@
 import { createReadStream, promises as fs, realpathSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, resolve, sep } from 'node:path';
-import { artifactName } from '../lambda/contract';
-import { storedArtifactFileName } from '../lambda/invoker/artifacts';
+import { artifactName } from '../contract';
+import { storedArtifactFileName } from '../invoker/artifacts';
 import { sendJson } from './http-util';
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {

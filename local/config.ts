@@ -6,7 +6,7 @@
  * never disagree.
  */
 import { isIP } from 'node:net';
-import { ConfigError, isTenancy, limitsToEnv, readContractLimits, TENANCY_MODES, TIMING_BUDGET, type ContractLimits, type Tenancy } from '../lambda/contract';
+import { ConfigError, isTenancy, limitsToEnv, readContractLimits, TENANCY_MODES, TIMING_BUDGET, type ContractLimits, type Tenancy } from '../contract';
 
 export { ConfigError };
 

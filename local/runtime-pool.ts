@@ -16,7 +16,7 @@
  * and serve anyone, as a function without tenant isolation does.
  */
 import { randomUUID } from 'node:crypto';
-import type { Tenancy } from '../lambda/contract';
+import type { Tenancy } from '../contract';
 import {
   errorDocument,
   RuntimeEnvironment,

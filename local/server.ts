@@ -14,8 +14,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { buildOpenApiDocument, errorResponse, messages, OPENAPI_PATH, SEAL_KEY_VARIABLE, statusForErrorType } from '../lambda/contract';
-import { assignTenant } from '../lambda/invoker/tenant';
+import { buildOpenApiDocument, errorResponse, messages, OPENAPI_PATH, SEAL_KEY_VARIABLE, statusForErrorType } from '../contract';
+import { assignTenant } from '../invoker/tenant';
 import { toProxyEvent, writeProxyResult } from './api-gateway';
 import { ArtifactStore } from './artifacts';
 import { checkAccess } from './auth';
@@ -207,13 +207,13 @@ export class LocalServer {
     });
     let invokerModule: { handler?: Handler };
     try {
-      invokerModule = (await import(join(this.options.repoRoot, 'lambda', 'invoker', 'handler'))) as { handler?: Handler };
+      invokerModule = (await import(join(this.options.repoRoot, 'invoker', 'handler'))) as { handler?: Handler };
     } finally {
       // Read at module load; gone afterwards, so that no process this server starts inherits it.
       delete process.env[SEAL_KEY_VARIABLE];
     }
     if (typeof invokerModule.handler !== 'function') {
-      throw new Error('lambda/invoker/handler does not export a handler function; the checkout is incomplete.');
+      throw new Error('invoker/handler does not export a handler function; the checkout is incomplete.');
     }
     this.handler = invokerModule.handler;
     this.artifacts.startSweeping();

@@ -1,12 +1,12 @@
 /**
- * Writes contract/openapi.json from the contract module (lambda/contract):
+ * Writes contract/openapi.json from the contract module (contract/):
  * `npm run openapi`. test/openapi/openapi.test.ts fails when the committed
  * file differs from what this writes, so a change to the contract that is
  * not regenerated cannot be merged.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildOpenApiDocument } from '../lambda/contract/openapi';
+import { buildOpenApiDocument } from '../contract/openapi';
 
 export const OPENAPI_FILE = join(__dirname, '..', 'contract', 'openapi.json');
 

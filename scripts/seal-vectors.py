@@ -1,6 +1,6 @@
 """Writes contract/seal-vectors.json from the reference implementation (runtime-image/executor/seal.py).
 
-The vectors are what the TypeScript invoker (lambda/contract/seal.ts) and the
+The vectors are what the TypeScript invoker (contract/seal.ts) and the
 Python executor are both tested against, so the two cannot drift apart. Run
 it again only when the construction changes on purpose:
 

@@ -1,5 +1,5 @@
-import { isErrorType } from '../../lambda/contract/types';
-import { STATUS_BY_ERROR_TYPE } from '../../lambda/contract/status';
+import { isErrorType } from '../../contract/types';
+import { STATUS_BY_ERROR_TYPE } from '../../contract/status';
 
 /**
  * Answers that never reached a worker (refused before any Python ran) carry

@@ -1,4 +1,4 @@
-import type { ContractLimits } from '../../lambda/contract/limits';
+import type { ContractLimits } from '../../contract/limits';
 
 /**
  * The /healthz report as a readable panel: Python and its preloads with

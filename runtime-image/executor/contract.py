@@ -1,6 +1,6 @@
 """The request/response contract, mirroring contract/README.md and requests.json.
 
-The TypeScript validator (lambda/) and this one are run against the same
+The TypeScript validator (contract/validate.ts) and this one are run against the same
 fixtures, so the order of checks and every sentence here must stay in step
 with it.
 """
@@ -104,7 +104,7 @@ def validate_request(body: Any, limits: Limits) -> Request:
         )
     if nesting_depth(body) > MAX_NESTING_DEPTH:
         raise ContractError("InvalidRequest", TOO_DEEP)
-    # Before unknown fields, as in lambda/contract/validate.ts: `{"code": ...}`
+    # Before unknown fields, as in contract/validate.ts: `{"code": ...}`
     # is told what it lacks in the seeds' wording.
     if "script" not in body:
         raise ContractError("InvalidRequest", "'script' field is required")

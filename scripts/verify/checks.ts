@@ -12,7 +12,7 @@ import {
   RUNTIME_API_PROBE,
   tcpProbe,
 } from './probes';
-import { TIMING_BUDGET } from '../../lambda/contract/timing';
+import { TIMING_BUDGET } from '../../contract/timing';
 import { parseReportLines, type ReportLine, type RuntimeProcess, type Target } from './targets';
 
 export type FactStatus = 'verified' | 'failed' | 'not verified';

@@ -1,4 +1,4 @@
-import { artifactName, MAX_ARTIFACT_NAME_BYTES, MAX_ARTIFACT_NAME_SEGMENT_BYTES } from '../../lambda/contract';
+import { artifactName, MAX_ARTIFACT_NAME_BYTES, MAX_ARTIFACT_NAME_SEGMENT_BYTES } from '../../contract';
 import { loadFixture } from './fixtures';
 
 /*

@@ -1,4 +1,4 @@
-import { ConfigError, ExecutorError, RequestError, base64DecodedBytes, headerValue } from '../../lambda/contract';
+import { ConfigError, ExecutorError, RequestError, base64DecodedBytes, headerValue } from '../../contract';
 
 describe('error classes', () => {
   it('carry their name, status and errorType', () => {

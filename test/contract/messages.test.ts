@@ -1,4 +1,4 @@
-import { messages } from '../../lambda/contract';
+import { messages } from '../../contract';
 
 /*
  * The exact sentences of the API, pinned. The README quotes them and clients

@@ -5,7 +5,7 @@ import {
   exceedsNestingDepth,
   parseExecuteBody,
   validateRequest,
-} from '../../lambda/contract';
+} from '../../contract';
 import { expandGenerated, loadFixture, type RequestFixture } from './fixtures';
 
 const fixture = loadFixture<RequestFixture>('requests.json');

@@ -1,5 +1,5 @@
 import { inspect } from 'node:util';
-import { ConfigError, SEAL_NONCE_BYTES, SealKey, openAnswer, seal, signAnswer } from '../../lambda/contract';
+import { ConfigError, SEAL_NONCE_BYTES, SealKey, openAnswer, seal, signAnswer } from '../../contract';
 import { loadFixture } from './fixtures';
 
 interface SealVectors {
@@ -21,7 +21,7 @@ const key = new SealKey(vectors.secret);
 const bytes = (text: string): Buffer => Buffer.from(text, 'utf8');
 const nonceOf = (base64: string): Buffer => Buffer.from(base64, 'base64');
 
-describe('contract/seal-vectors.json against lambda/contract/seal.ts', () => {
+describe('contract/seal-vectors.json against contract/seal.ts', () => {
   it.each(vectors.requests.map((vector) => [vector.name, vector] as const))('%s: seals to the reference bytes', (_name, vector) => {
     const sealed = seal(vector.event, key, nonceOf(vector.nonce));
     expect(JSON.parse(sealed.body)).toEqual(vector.sealed);

@@ -3,7 +3,7 @@ import {
   STATUS_BY_ERROR_TYPE,
   statusForErrorType,
   statusForOutcome,
-} from '../../lambda/contract';
+} from '../../contract';
 import { loadFixture, type StatusFixture } from './fixtures';
 
 const fixture = loadFixture<StatusFixture>('status.json');

@@ -1,4 +1,4 @@
-import { MAX_TENANT_HEADER_CHARS, RequestError, TENANT_HEADER, readTenantHeader } from '../../lambda/contract';
+import { MAX_TENANT_HEADER_CHARS, RequestError, TENANT_HEADER, readTenantHeader } from '../../contract';
 import { expandGenerated, loadFixture, type TenantHeaderCase, type TenantHeaderFixture } from './fixtures';
 
 const fixture = loadFixture<TenantHeaderFixture>('tenant-header.json');

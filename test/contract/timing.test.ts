@@ -1,12 +1,12 @@
-import { defaultClientWaitMs, TIMING_BUDGET } from '../../lambda/contract/timing';
-import { readInvokerConfig } from '../../lambda/invoker/config';
+import { defaultClientWaitMs, TIMING_BUDGET } from '../../contract/timing';
+import { readInvokerConfig } from '../../invoker/config';
 import { resolveConfig } from '../../lib/config';
 import { invokerTimeouts } from '../../lib/invoker-api';
 import { loadConfig } from '../../local/config';
 
 /**
  * The layers of one request, outside in, for a deployed stack's settings: each
- * must hold the next one plus its own work (lambda/contract/timing.ts).
+ * must hold the next one plus its own work (contract/timing.ts).
  */
 function layersOf(props: Parameters<typeof resolveConfig>[0]): Record<string, number> {
   const config = resolveConfig(props);

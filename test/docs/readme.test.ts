@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONTEXT_SETTINGS } from '../../lib/config';
-import { MAX_TENANT_HEADER_CHARS, messages, TENANT_HEADER } from '../../lambda/contract';
-import { CALLER_HASH_HEX_CHARS } from '../../lambda/invoker/tenant';
+import { MAX_TENANT_HEADER_CHARS, messages, TENANT_HEADER } from '../../contract';
+import { CALLER_HASH_HEX_CHARS } from '../../invoker/tenant';
 import { SETTINGS } from '../../local/config';
 import { TENANT_ID_MISMATCH } from '../../local/runtime-pool';
 

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { CORS_ALLOW_HEADERS, ERROR_TYPES, STATUS_BY_ERROR_TYPE } from '../../lambda/contract';
+import { CORS_ALLOW_HEADERS, ERROR_TYPES, STATUS_BY_ERROR_TYPE } from '../../contract';
 import { limitsToEnvironment, resolveConfig } from '../../lib/config';
 import { REQUEST_ID_VARIABLE } from '../../lib/gateway-responses';
 import { invokerTimeouts, LAMBDA_MAX_TIMEOUT_SECONDS } from '../../lib/invoker-api';

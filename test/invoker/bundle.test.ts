@@ -24,7 +24,7 @@ beforeAll(async () => {
   workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'invoker-bundle-'));
   bundlePath = path.join(workDir, 'index.js');
   await build({
-    entryPoints: [path.join(__dirname, '..', '..', 'lambda', 'invoker', 'handler.ts')],
+    entryPoints: [path.join(__dirname, '..', '..', 'invoker', 'handler.ts')],
     bundle: true,
     platform: 'node',
     target: 'node22',

@@ -1,5 +1,5 @@
-import { ConfigError, DEFAULT_LIMITS, SealKey, limitsToEnv, readContractLimits } from '../../lambda/contract';
-import { readInvokerConfig } from '../../lambda/invoker/config';
+import { ConfigError, DEFAULT_LIMITS, SealKey, limitsToEnv, readContractLimits } from '../../contract';
+import { readInvokerConfig } from '../../invoker/config';
 import { CLEAN_ENV, bodyOf, executeEvent, apiEvent, lambdaContext, loadHandler } from './support';
 
 /* Configuration: defaults applied once, every wrong value refused with a sentence naming the variable. */

@@ -1,4 +1,4 @@
-import { STATUS_BY_ERROR_TYPE, messages } from '../../lambda/contract';
+import { STATUS_BY_ERROR_TYPE, messages } from '../../contract';
 import { LambdaEndpoint, closedPort, functionError, serviceError } from './lambda-endpoint';
 import {
   CLEAN_ENV,

@@ -1,4 +1,4 @@
-import { messages } from '../../lambda/contract';
+import { messages } from '../../contract';
 import { LambdaEndpoint } from './lambda-endpoint';
 import {
   CLEAN_ENV,

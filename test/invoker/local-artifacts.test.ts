@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { storedArtifactFileName } from '../../lambda/invoker/artifacts';
+import { storedArtifactFileName } from '../../invoker/artifacts';
 import { LambdaEndpoint } from './lambda-endpoint';
 import { CLEAN_ENV, bodyOf, executeEvent, executorOk, lambdaContext, loadHandler, type Handler } from './support';
 

@@ -1,5 +1,5 @@
-import { jsonMemberTexts } from '../../lambda/invoker/json-members';
-import { encodeExecutorResponse, normalizeExecutorResponse } from '../../lambda/invoker/outcome';
+import { jsonMemberTexts } from '../../invoker/json-members';
+import { encodeExecutorResponse, normalizeExecutorResponse } from '../../invoker/outcome';
 
 /*
  * The HTTP body keeps the executor's own encoding of every member the invoker

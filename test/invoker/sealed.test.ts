@@ -1,4 +1,4 @@
-import { SealKey, errorResponse, messages, seal, signAnswer } from '../../lambda/contract';
+import { SealKey, errorResponse, messages, seal, signAnswer } from '../../contract';
 import { LambdaEndpoint, functionError, type InvokeReply, type RecordedInvocation, type Responder } from './lambda-endpoint';
 import { CLEAN_ENV, apiEvent, captureOutput, executeEvent, lambdaContext, loadHandler, type Handler } from './support';
 

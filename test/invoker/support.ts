@@ -116,7 +116,7 @@ export function loadHandler(env: Record<string, string | undefined>): Handler {
   jest.isolateModules(() => {
     // jest.isolateModules needs a synchronous load: a fresh module graph per configuration.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    loaded = (require('../../lambda/invoker/handler') as { handler: Handler }).handler;
+    loaded = (require('../../invoker/handler') as { handler: Handler }).handler;
   });
   return loaded!;
 }

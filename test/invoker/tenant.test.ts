@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readInvokerConfig } from '../../lambda/invoker/config';
-import { CALLER_HASH_HEX_CHARS, tenantIdFor } from '../../lambda/invoker/tenant';
+import { readInvokerConfig } from '../../invoker/config';
+import { CALLER_HASH_HEX_CHARS, tenantIdFor } from '../../invoker/tenant';
 import { CLEAN_ENV, TEST_CALLER_ARN, apiEvent, bodyOf, captureOutput, executeEvent, executorOk, lambdaContext, loadHandler, useLambdaEndpoint, type Handler } from './support';
 
 /*

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { tenantIdFor } from '../../lambda/invoker/tenant';
+import { tenantIdFor } from '../../invoker/tenant';
 import { LOCAL_CALLER_ARN } from '../../local/api-gateway';
 import { EXAMPLES } from '../../local/playground/examples';
 import { localHealth, postExecute, startServer, type RunningServer } from './server-process';

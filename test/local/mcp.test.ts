@@ -7,7 +7,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { executeRequestSchema } from '../../lambda/contract';
+import { executeRequestSchema } from '../../contract';
 import { startServer, type RunningServer } from './server-process';
 
 const TOKEN = 'mcp-test-token-0123456789';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sandboxPython } from './server-process';
 import { findFamily, listProcesses } from '../../local/process-tree';
-import type { Tenancy } from '../../lambda/contract';
+import type { Tenancy } from '../../contract';
 import { QueueFullError, RuntimePool, TenantIdError } from '../../local/runtime-pool';
 import type { InvocationOutcome } from '../../local/runtime-emulator';
 

@@ -4,7 +4,7 @@
  * the real executor runtime, while the local Invoke API stays plain for
  * direct callers. The key itself is never shown anywhere.
  */
-import { SealKey, seal } from '../../lambda/contract';
+import { SealKey, seal } from '../../contract';
 import { postExecute, startServer, waitUntil, type RunningServer } from './server-process';
 
 let server: RunningServer;

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
-import { ERROR_TYPES, errorResponse, STATUS_BY_ERROR_TYPE, type ErrorType } from '../../lambda/contract';
+import { ERROR_TYPES, errorResponse, STATUS_BY_ERROR_TYPE, type ErrorType } from '../../contract';
 import { OPENAPI_FILE, openApiText } from '../../scripts/generate-openapi';
 import { expandGenerated, loadFixture, type RequestFixture, type StatusFixture } from '../contract/fixtures';
 

@@ -5,7 +5,7 @@
  * the printed seed and case index.
  */
 
-import { DEFAULT_LIMITS } from '../../../lambda/contract';
+import { DEFAULT_LIMITS } from '../../../contract';
 
 /** mulberry32: tiny, fast, and good enough to spread fuzz cases. */
 export class Rng {
