@@ -77,21 +77,21 @@ def contain(scope: Scope, timeout_s: float = CONTAIN_TIMEOUT_S) -> Report:
     deadline = time.monotonic() + timeout_s
     kept_pids = {pid for pid, _ in scope.keep}
     # A process that is exiting hands its children to the runtime (the
-    # subreaper) in exit_notify, which can fall between this round's read
-    # of the runtime's children and its read of the exiting parent's: that
-    # round then misses the child. So a round that found nothing left to do
-    # is trusted only if it listed no process at all, or if every process
-    # of the round before was already a zombie or gone (it had handed its
-    # children over before this round began).
+    # subreaper) in exit_notify, which can fall between a round's read of
+    # the runtime's children and its read of the exiting parent's (or the
+    # parent's reaping by the template): that round misses the child. So a
+    # round that finds nothing left to do ends containment only when the
+    # round before it found every process already a zombie or gone: those
+    # had handed their children over before this round began.
     settled_before = False
     while True:
         report.rounds += 1
-        victims, listed = _victims(scope, kept_pids)
+        victims = _victims(scope, kept_pids)
         _reap(scope.runtime_pid, victims)
         live = [victim for victim in victims if not procfs.finished(victim.pid)]
         unreaped = [victim for victim in victims if victim.ppid not in kept_pids
                     and procfs.stat(victim.pid) is not None]
-        if not live and not unreaped and (settled_before or not listed):
+        if not live and not unreaped and settled_before:
             return report
         settled_before = not live and all(procfs.settled(victim.pid) for victim in victims)
         for victim in live:
@@ -108,19 +108,21 @@ def contain(scope: Scope, timeout_s: float = CONTAIN_TIMEOUT_S) -> Report:
             time.sleep(0.001 if report.rounds < 50 else 0.01)
 
 
-def _victims(scope: Scope, kept_pids: set[int]) -> tuple[list[procfs.Stat], bool]:
-    """The execution's processes, and whether any process was listed at all.
-
-    A process listed and gone before its stat was read is no victim, but it
-    may have handed children over while this round was reading.
-    """
-    listed = _descendants(scope, kept_pids) - kept_pids
+def _victims(scope: Scope, kept_pids: set[int]) -> list[procfs.Stat]:
+    found: dict[int, procfs.Stat] = {}
+    for pid in _descendants(scope, kept_pids):
+        if pid not in kept_pids:
+            parsed = procfs.stat(pid)
+            if parsed is not None:
+                found[pid] = parsed
     extra: set[int] = set(scope.members())
     if scope.dedicated_uid is not None:
         extra.update(procfs.processes_of_uid(scope.dedicated_uid))
-    listed |= extra - kept_pids - {scope.runtime_pid, 1}
-    found = [parsed for parsed in map(procfs.stat, sorted(listed)) if parsed is not None]
-    return found, bool(listed)
+    for pid in extra - kept_pids - {scope.runtime_pid} - set(found):
+        parsed = procfs.stat(pid)
+        if parsed is not None and pid != 1:
+            found[pid] = parsed
+    return list(found.values())
 
 
 def _descendants(scope: Scope, kept_pids: set[int]) -> set[int]:

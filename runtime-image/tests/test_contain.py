@@ -22,21 +22,27 @@ SID = 4242
 
 
 class SimulatedKernel:
-    """Process table; the worker finishes exiting right after the first read of the runtime's children."""
+    """Process table in which the worker can finish exiting right after the first read of the runtime's children."""
 
-    def __init__(self, move_grandchild_after_first_read: bool) -> None:
+    def __init__(self, move_grandchild_after_first_read: bool, template_reaps_at_once: bool = False,
+                 grandchild_state: str = "Z") -> None:
         self.parent = {TEMPLATE: RUNTIME, WORKER: TEMPLATE, GRANDCHILD: WORKER}
-        self.state = {TEMPLATE: "S", WORKER: "R", GRANDCHILD: "Z"}
+        self.state = {TEMPLATE: "S", WORKER: "R", GRANDCHILD: grandchild_state}
         self.move_after_first_read = move_grandchild_after_first_read
+        self.template_reaps_at_once = template_reaps_at_once
         self.runtime_reads = 0
         self.reaped: list[int] = []
+        self.killed: list[int] = []
         if not move_grandchild_after_first_read:
             self._worker_exits()
 
     def _worker_exits(self) -> None:
-        # exit_notify: the children go to the subreaper, then the task is a zombie.
+        # exit_notify: the children go to the subreaper, then the task is a zombie...
         self.parent[GRANDCHILD] = RUNTIME
         self.state[WORKER] = "Z"
+        if self.template_reaps_at_once:
+            # ...which its parent, the template, may reap before the sweep reads its children.
+            del self.parent[WORKER], self.state[WORKER]
 
     def children(self, pid: int) -> set[int]:
         found = {child for child, parent in self.parent.items() if parent == pid}
@@ -63,13 +69,19 @@ class SimulatedKernel:
             return pid, 0
         return 0, 0
 
+    def kill(self, victim: procfs.Stat) -> int:
+        self.killed.append(victim.pid)
+        self.state[victim.pid] = "Z"
+        return 1
+
     def patches(self) -> list:
         return [mock.patch.object(procfs, "children", self.children),
                 mock.patch.object(procfs, "stat", self.stat),
                 mock.patch.object(procfs, "finished", self.finished),
                 mock.patch.object(procfs, "task_stats",
                                   lambda pid: [s] if (s := self.stat(pid)) else []),
-                mock.patch.object(contain.os, "waitpid", self.waitpid)]
+                mock.patch.object(contain.os, "waitpid", self.waitpid),
+                mock.patch.object(contain, "_kill", self.kill)]
 
 
 def run_contain(kernel: SimulatedKernel) -> contain.Report:
@@ -98,12 +110,25 @@ class ReparentingRaceTest(unittest.TestCase):
         run_contain(kernel)
         self.assertEqual(kernel.reaped, [GRANDCHILD])
 
-    def test_nothing_listed_ends_after_one_round(self) -> None:
+    def test_a_child_of_a_parent_reaped_mid_sweep_is_still_reaped(self) -> None:
+        # The first round lists nothing at all: the worker was reaped by the
+        # template between the reads, its child not yet seen below the runtime.
+        kernel = SimulatedKernel(move_grandchild_after_first_read=True, template_reaps_at_once=True)
+        run_contain(kernel)
+        self.assertEqual(kernel.reaped, [GRANDCHILD])
+
+    def test_a_live_child_of_a_parent_reaped_mid_sweep_is_killed(self) -> None:
+        kernel = SimulatedKernel(move_grandchild_after_first_read=True, template_reaps_at_once=True,
+                                 grandchild_state="S")
+        run_contain(kernel)
+        self.assertEqual(kernel.killed, [GRANDCHILD], "a live orphan outlived containment")
+        self.assertEqual(kernel.reaped, [GRANDCHILD])
+
+    def test_an_empty_tree_takes_two_rounds(self) -> None:
         kernel = SimulatedKernel(move_grandchild_after_first_read=False)
         kernel.parent = {TEMPLATE: RUNTIME}
         kernel.state = {TEMPLATE: "S"}
-        self.assertEqual(run_contain(kernel).rounds, 1)
-
+        self.assertEqual(run_contain(kernel).rounds, 2)
 
 if __name__ == "__main__":
     unittest.main()
