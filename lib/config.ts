@@ -9,6 +9,7 @@ import { LIMIT_SPECS, limitsToEnv, type ConfigurableLimits } from '../contract/l
 import { isTenancy, TENANCY_MODES, type AuthMode, type Tenancy } from '../contract/tenant';
 import { TIMING_BUDGET } from '../contract/timing';
 import { LAMBDA_SYNC_REQUEST_LIMIT_BYTES, MAX_REQUEST_BYTES_IN_PROXY_EVENT } from './proxy-event-size';
+import { inRange, unitAndWhy, type Setting } from './settings';
 
 /** Thrown when a setting is invalid; the message names the setting and the fix. */
 export class ConfigurationError extends Error {
@@ -125,68 +126,22 @@ export interface SecurePythonExecutorConfig {
   readonly limits: ExecutorLimits;
 }
 
-type SettingKind = 'integer' | 'boolean' | 'string';
-
-interface SettingDoc {
-  readonly key: keyof SecurePythonExecutorConfigProps;
-  readonly kind: SettingKind;
-  readonly defaultText: string;
-  readonly description: string;
+/** A CDK context setting; `limit` names the executor limit it sets, whose default is the contract's. */
+export interface ContextSetting extends Setting<keyof SecurePythonExecutorConfigProps> {
+  readonly limit?: keyof ExecutorLimits;
+  /** A check beyond range and choices; returns the error sentence. */
+  readonly check?: (value: never) => string | undefined;
 }
 
-/**
- * Every CDK context key the app reads, with its default and meaning. The
- * README's configuration table is written from this list, and a test checks
- * that each key really reaches the configuration.
- */
-export const CONTEXT_SETTINGS: readonly SettingDoc[] = [
-  { key: 'memoryMiB', kind: 'integer', defaultText: '256', description: 'Executor Lambda memory in MiB (256 to 10240). Lambda gives CPU in proportion.' },
-  { key: 'timeoutSeconds', kind: 'integer', defaultText: '30', description: 'Executor Lambda timeout (3 to 900). Must stay at least 2 s above maxRequestTimeoutMs.' },
-  { key: 'maxRequestTimeoutMs', kind: 'integer', defaultText: '25000', description: 'Highest `timeoutMs` a request may ask for.' },
-  { key: 'defaultRequestTimeoutMs', kind: 'integer', defaultText: '10000', description: '`timeoutMs` used when a request has none.' },
-  { key: 'minRequestTimeoutMs', kind: 'integer', defaultText: '100', description: 'Lowest `timeoutMs` a request may ask for.' },
-  { key: 'reservedConcurrency', kind: 'integer', defaultText: '0', description: 'Executor reserved concurrency: executions at once, and the cap on cost and blast radius. `0` (the default) reserves nothing, so the first deploy works on any account; set it (e.g. 10) once the account\'s unreserved concurrency is at least 100 + this value (see "Before you deploy").' },
-  { key: 'architecture', kind: 'string', defaultText: 'x86_64', description: '`x86_64` or `arm64`, for both functions. The image is built for this platform.' },
-  { key: 'namePrefix', kind: 'string', defaultText: '(none)', description: 'Lowercase prefix for the stack and function names (`dev` gives `dev-workflow-python-executor`), so two deployments can share an account and region.' },
-  { key: 'artifactRetentionDays', kind: 'integer', defaultText: '1', description: 'Days before artifacts are deleted from the bucket.' },
-  { key: 'logRetentionDays', kind: 'integer', defaultText: '30', description: 'Retention of every log group (a CloudWatch Logs value: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...).' },
-  { key: 'authMode', kind: 'string', defaultText: 'iam', description: '`iam` (SigV4, callers need `execute-api:Invoke`) or `apiKey` (an API key and a usage plan).' },
-  {
-    key: 'tenancy',
-    kind: 'string',
-    defaultText: 'perTenant',
-    description:
-      "`perTenant` (Lambda tenant isolation mode: a tenant's executions run only in execution environments dedicated to it) or `shared` (environments serve every caller). Changing it replaces the executor function; see \"Tenants\".",
-  },
-  { key: 'enableWaf', kind: 'boolean', defaultText: 'false', description: 'Attach an AWS WAF web ACL with a per-IP rate-based rule to the API stage (WAF is billed separately).' },
-  { key: 'wafRequestsPer5MinutesPerIp', kind: 'integer', defaultText: '1000', description: 'Requests one IP may send in 5 minutes before WAF blocks it (100 or more).' },
-  { key: 'apiRateLimitRps', kind: 'integer', defaultText: '20', description: 'API stage throttling rate, requests per second (also the usage plan rate in `apiKey` mode).' },
-  { key: 'apiBurstLimitRequests', kind: 'integer', defaultText: '40', description: 'API stage throttling burst.' },
-  { key: 'apiKeyDailyQuotaRequests', kind: 'integer', defaultText: '10000', description: 'Requests per day for the API key (`apiKey` mode only).' },
-  { key: 'corsAllowOrigin', kind: 'string', defaultText: '(none)', description: 'Origins allowed to call the API from a browser: `*` or a comma-separated list like `https://app.example.com`; empty sends no CORS headers.' },
-  { key: 'apiIntegrationTimeoutMs', kind: 'integer', defaultText: '29000', description: 'How long API Gateway waits for an answer (50 to 300000). Above 29000 only after AWS raised the "Maximum integration timeout" quota of the region. Must stay 3000 ms above maxRequestTimeoutMs.' },
-  { key: 'permissionsBoundaryPolicyName', kind: 'string', defaultText: '(none)', description: 'Name of a customer managed policy to attach as the permissions boundary of every IAM role the app creates; required by the scoped bootstrap (`secure-python-executor-boundary`, see "Bootstrapping with a scoped execution policy").' },
-  { key: 'apiGatewayCloudWatchRole', kind: 'boolean', defaultText: 'true', description: "Set API Gateway's account-level CloudWatch Logs role (AWS::ApiGateway::Account, kept when the stack is deleted), without which the stage's access logs cannot be created. `false` when the account and region already have one." },
-  {
-    key: 'sealKeyGeneration',
-    kind: 'integer',
-    defaultText: '1',
-    description:
-      'Which key seals the invoker\'s invocations of the executor (a generated Secrets Manager secret). Deploy with a new number to rotate it: the deploy makes a new key and gives it to both functions; see "Sealed invocations".',
-  },
-  { key: 'maxScriptBytes', kind: 'integer', defaultText: '65536', description: 'Largest script, UTF-8 bytes.' },
-  { key: 'maxRequestBytes', kind: 'integer', defaultText: '1000000', description: `Largest request body, bytes (at most ${MAX_REQUEST_BYTES_IN_PROXY_EVENT}, so that API Gateway's event for any such body fits Lambda's 6 MB request limit).` },
-  { key: 'maxStdoutBytes', kind: 'integer', defaultText: '102400', description: 'stdout cap; longer output is cut and flagged in `truncated`.' },
-  { key: 'maxStderrBytes', kind: 'integer', defaultText: '102400', description: 'stderr cap.' },
-  { key: 'maxResultBytes', kind: 'integer', defaultText: '1048576', description: 'Largest encoded `result`.' },
-  { key: 'maxArtifacts', kind: 'integer', defaultText: '10', description: 'Files returned from `./outputs/`.' },
-  { key: 'maxArtifactBytes', kind: 'integer', defaultText: '5242880', description: 'Size of one returned file.' },
-  { key: 'maxProcesses', kind: 'integer', defaultText: '16', description: 'Processes and threads one execution may have.' },
-  { key: 'maxFileBytes', kind: 'integer', defaultText: '10485760', description: 'Largest file a script may write.' },
-  { key: 'maxOpenFiles', kind: 'integer', defaultText: '256', description: 'Open files of the worker.' },
-  { key: 'workerMemoryMiB', kind: 'integer', defaultText: 'memoryMiB - 128', description: 'Memory limit of each worker process; the rest is left to the runtime, which holds about 105 MiB with its preloads.' },
-  { key: 'preloads', kind: 'string', defaultText: 'numpy,pandas,matplotlib', description: 'Modules the executor imports once at init (comma-separated; empty for none).' },
-];
+/** A contract limit as a deploy setting: its default and its unit come from contract/limits.ts. */
+function limitSetting(
+  key: keyof SecurePythonExecutorConfigProps,
+  limit: keyof typeof LIMIT_SPECS,
+  range: Pick<ContextSetting, 'min' | 'max' | 'unit' | 'why'>,
+  description: string,
+): ContextSetting {
+  return { key, kind: 'integer', limit, defaultValue: LIMIT_SPECS[limit].defaultValue, ...range, description };
+}
 
 /**
  * Memory kept for the runtime when the worker limit is derived from
@@ -197,6 +152,9 @@ export const CONTEXT_SETTINGS: readonly SettingDoc[] = [
  * (runtime-image/executor/limits.py RUNTIME_RESERVE_MIB).
  */
 export const RUNTIME_RESERVE_MIB = 128;
+
+/** The smallest worker memory limit: an interpreter with its preloads mapped needs this much to start. */
+const MIN_WORKER_MEMORY_MIB = 64;
 
 /**
  * What the API path needs besides the script's own time: the executor's work
@@ -222,6 +180,149 @@ const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400,
 
 export const DEFAULT_FUNCTION_NAME = 'workflow-python-executor';
 
+const PYTHON_MODULE_NAME = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+
+/**
+ * Every CDK context key the app reads: one record each, which the parser
+ * (configPropsFromContext), the defaults and the validation (resolveConfig)
+ * and the README's configuration table (scripts/readme-tables.ts) all read.
+ */
+export const CONTEXT_SETTINGS: readonly ContextSetting[] = [
+  {
+    key: 'memoryMiB', kind: 'integer', defaultValue: 256, min: 256, max: 10_240, unit: 'MiB',
+    why: 'the executor keeps numpy, pandas and matplotlib loaded, which 128 MiB cannot hold',
+    description: 'Executor Lambda memory. Lambda gives CPU in proportion.',
+  },
+  {
+    key: 'timeoutSeconds', kind: 'integer', defaultValue: 30, min: 3, max: 900, unit: 's', why: 'the Lambda maximum is 900 s',
+    description: `Executor Lambda timeout. Must stay at least ${TIMING_BUDGET.executorHeadroomMs / 1000} s above \`maxRequestTimeoutMs\`.`,
+  },
+  limitSetting('maxRequestTimeoutMs', 'maxTimeoutMs', { min: 1, max: 898_000, unit: 'ms' }, 'Highest `timeoutMs` a request may ask for.'),
+  { ...limitSetting('defaultRequestTimeoutMs', 'defaultTimeoutMs', {}, '`timeoutMs` used when a request has none.'), rangeText: '`minRequestTimeoutMs` to `maxRequestTimeoutMs`' },
+  limitSetting('minRequestTimeoutMs', 'minTimeoutMs', { min: 1, max: 60_000, unit: 'ms' }, 'Lowest `timeoutMs` a request may ask for.'),
+  {
+    key: 'reservedConcurrency', kind: 'integer', defaultValue: 0, min: 0, max: 10_000,
+    why: '0 reserves nothing; Lambda keeps 100 of the account concurrency unreserved, so a reservation needs a quota of at least 100 plus it: ' +
+      'aws lambda get-account-settings shows AccountLimit.UnreservedConcurrentExecutions',
+    description: 'Executor reserved concurrency: executions at once, and the cap on cost and blast radius. `0` (the default) reserves nothing, so the first deploy works on any account; set it (e.g. 10) once the account\'s unreserved concurrency is at least 100 + this value (see "Before you deploy").',
+  },
+  {
+    key: 'architecture', kind: 'string', defaultValue: 'x86_64', choices: ['x86_64', 'arm64'],
+    description: 'CPU architecture of both functions. The image is built for this platform.',
+  },
+  {
+    key: 'namePrefix', kind: 'string', defaultValue: '', rangeText: 'empty, or 1 to 20 lowercase letters, digits or inner hyphens',
+    check: (value: string) => value !== '' && !/^[a-z0-9](?:[a-z0-9-]{0,18}[a-z0-9])?$/.test(value)
+      ? `namePrefix ('${value}') must be 1 to 20 lowercase letters, digits or inner hyphens, because it becomes part of the function, stack and log group names: use something like -c namePrefix=dev.`
+      : undefined,
+    description: `Prefix for the stack and function names (\`dev\` gives \`dev-${DEFAULT_FUNCTION_NAME}\`), so two deployments can share an account and region.`,
+  },
+  { key: 'artifactRetentionDays', kind: 'integer', defaultValue: 1, min: 1, max: 3650, unit: 'days', description: 'Days before artifacts are deleted from the bucket.' },
+  {
+    key: 'logRetentionDays', kind: 'integer', defaultValue: 30, rangeText: 'a CloudWatch Logs retention period: 1, 3, 5, 7, 14, 30, 60, 90, ...',
+    check: (value: number) => LOG_RETENTION_DAYS.includes(value)
+      ? undefined
+      : `logRetentionDays (${value}) is not a CloudWatch Logs retention period: use one of ${LOG_RETENTION_DAYS.join(', ')}.`,
+    description: 'Retention of every log group, in days.',
+  },
+  {
+    key: 'authMode', kind: 'string', defaultValue: 'iam', choices: ['iam', 'apiKey'], why: 'the API is never open',
+    description: '`iam` (SigV4, callers need `execute-api:Invoke`) or `apiKey` (an API key and a usage plan). The API is never open.',
+  },
+  {
+    key: 'tenancy', kind: 'string', defaultValue: 'perTenant', choices: TENANCY_MODES,
+    check: (value: string) => isTenancy(value)
+      ? undefined
+      : `tenancy ('${value}') must be ${TENANCY_MODES.join(' or ')}: set -c tenancy=perTenant to give each caller its own execution environments ` +
+        '(the default), or -c tenancy=shared to let callers share them.',
+    description: "`perTenant` (Lambda tenant isolation mode: a tenant's executions run only in execution environments dedicated to it; the tenant comes from the caller and `X-Tenant-Id`) or `shared` (environments serve every caller). Changing it replaces the executor function; see \"Tenants\".",
+  },
+  { key: 'enableWaf', kind: 'boolean', defaultValue: false, description: 'Attach an AWS WAF web ACL with a per-IP rate-based rule to the API stage (WAF is billed separately).' },
+  {
+    key: 'wafRequestsPer5MinutesPerIp', kind: 'integer', defaultValue: 1000, min: 100, max: 2_000_000_000, unit: 'requests',
+    description: 'Requests one IP may send in 5 minutes before WAF blocks it.',
+  },
+  {
+    key: 'apiRateLimitRps', kind: 'integer', defaultValue: 20, min: 1, max: 10_000, unit: 'requests per second', why: 'the default account limit is 10000',
+    description: 'API stage throttling rate (also the usage plan rate in `apiKey` mode).',
+  },
+  {
+    key: 'apiBurstLimitRequests', kind: 'integer', defaultValue: 40, min: 1, max: 5_000, unit: 'requests', why: 'the default account limit is 5000',
+    description: 'API stage throttling burst.',
+  },
+  {
+    key: 'apiKeyDailyQuotaRequests', kind: 'integer', defaultValue: 10_000, min: 1, max: 1_000_000_000, unit: 'requests',
+    description: 'Requests per day for the API key (`apiKey` mode only).',
+  },
+  {
+    key: 'corsAllowOrigin', kind: 'string', defaultValue: '', rangeText: 'empty, `*`, or origins separated by commas',
+    check: (value: string) => corsOrigins(value) === undefined
+      ? `corsAllowOrigin ('${value}') must be empty, * or a comma-separated list of origins like https://app.example.com ` +
+        '(scheme, host and optional port, no path): fix -c corsAllowOrigin.'
+      : undefined,
+    description: 'Origins allowed to call the API from a browser, like `https://app.example.com`; empty sends no CORS headers.',
+  },
+  {
+    key: 'apiIntegrationTimeoutMs', kind: 'integer', defaultValue: TIMING_BUDGET.defaultApiIntegrationTimeoutMs, min: 50, max: MAX_API_INTEGRATION_TIMEOUT_MS,
+    unit: 'ms', why: 'API Gateway allows 50 ms to 29 s, and up to 300 s for Regional REST APIs after a quota increase',
+    description: `How long API Gateway waits for an answer. Above ${TIMING_BUDGET.defaultApiIntegrationTimeoutMs} only after AWS raised the region's "Maximum integration timeout in milliseconds" quota. Must stay ${API_RESPONSE_BUDGET_MS} ms above \`maxRequestTimeoutMs\`.`,
+  },
+  {
+    key: 'permissionsBoundaryPolicyName', kind: 'string', defaultValue: '', rangeText: 'an IAM policy name',
+    check: (value: string) => value !== '' && !/^[\w+=,.@-]{1,128}$/.test(value)
+      ? `permissionsBoundaryPolicyName ('${value}') is not an IAM policy name (1 to 128 letters, digits or +=,.@_-): ` +
+        'give the name, not the ARN, like -c permissionsBoundaryPolicyName=secure-python-executor-boundary.'
+      : undefined,
+    description: 'Name of a customer managed policy to attach as the permissions boundary of every IAM role the app creates; required by the scoped bootstrap (`secure-python-executor-boundary`, see "Bootstrapping with a scoped execution policy").',
+  },
+  {
+    key: 'apiGatewayCloudWatchRole', kind: 'boolean', defaultValue: true,
+    description: "Set API Gateway's account-level CloudWatch Logs role (`AWS::ApiGateway::Account`, kept when the stack is deleted), without which the stage's access logs cannot be created. `false` when the account and region already have one.",
+  },
+  {
+    key: 'sealKeyGeneration', kind: 'integer', defaultValue: 1, min: 1, max: 1_000_000,
+    description: 'Which key seals the invoker\'s invocations of the executor (a generated Secrets Manager secret). Deploy with a new number to rotate it: the deploy makes a new key and gives it to both functions; see "Sealed invocations".',
+  },
+  limitSetting('maxScriptBytes', 'maxScriptBytes', { min: 1, max: MAX_REQUEST_BYTES_IN_PROXY_EVENT, unit: 'bytes' }, 'Largest script, UTF-8.'),
+  limitSetting(
+    'maxRequestBytes', 'maxRequestBytes',
+    {
+      min: 1024, max: MAX_REQUEST_BYTES_IN_PROXY_EVENT, unit: 'bytes',
+      why: `API Gateway hands the body to the invoker as a JSON string inside an event that must stay under Lambda's ${LAMBDA_SYNC_REQUEST_LIMIT_BYTES}-byte ` +
+        'request limit, and JSON escaping can turn one body byte into six',
+    },
+    "Largest request body (the maximum is what keeps API Gateway's event for any such body within Lambda's 6 MB request limit; see Limits).",
+  ),
+  limitSetting('maxStdoutBytes', 'maxStdoutBytes', { min: 1024, max: RESPONSE_BUDGET_BYTES, unit: 'bytes' }, 'stdout cap; longer output is cut and flagged in `truncated`.'),
+  limitSetting('maxStderrBytes', 'maxStderrBytes', { min: 1024, max: RESPONSE_BUDGET_BYTES, unit: 'bytes' }, 'stderr cap.'),
+  limitSetting('maxResultBytes', 'maxResultBytes', { min: 1024, max: RESPONSE_BUDGET_BYTES, unit: 'bytes' }, 'Largest encoded `result`.'),
+  limitSetting('maxArtifacts', 'maxArtifacts', { min: 1, max: 100, unit: 'files' }, 'Files returned from `./outputs/`; more are left out and flagged in `truncated.artifacts`.'),
+  limitSetting('maxArtifactBytes', 'maxArtifactBytes', { min: 1, max: 5 * 1024 * 1024 * 1024, unit: 'bytes', why: 'the S3 POST upload maximum is 5 GiB' }, 'Size of one returned file.'),
+  limitSetting(
+    'maxProcesses', 'maxProcesses',
+    { min: 1, max: 256, why: 'Lambda counts every process and thread of its one user, the runtime included, against about 1024' },
+    'Processes and threads one execution may have.',
+  ),
+  limitSetting('maxFileBytes', 'maxFileBytes', { min: 1, max: 512 * 1024 * 1024, unit: 'bytes', why: "the function's /tmp is 512 MiB" }, 'Largest file a script may write.'),
+  limitSetting('maxOpenFiles', 'maxOpenFiles', { min: 16, max: 1000, why: "Lambda's own limit is 1024 per environment" }, 'Open files of the worker.'),
+  {
+    key: 'workerMemoryMiB', kind: 'integer', limit: 'workerMemoryMiB', defaultText: `memoryMiB - ${RUNTIME_RESERVE_MIB}`,
+    rangeText: `${MIN_WORKER_MEMORY_MIB} MiB to \`memoryMiB\` - ${RUNTIME_RESERVE_MIB}`,
+    description: 'Memory limit of each worker process; the rest is left to the runtime, which holds about 105 MiB with its preloads.',
+  },
+  {
+    key: 'preloads', kind: 'string', limit: 'preloads', defaultValue: 'numpy,pandas,matplotlib', rangeText: 'Python module names, separated by commas',
+    check: (value: string) => preloadList(value).filter((name) => !PYTHON_MODULE_NAME.test(name))
+      .map((name) => `preloads contains '${name}', which is not a Python module name: list module names separated by commas, like -c preloads=numpy,pandas.`)
+      .join('\n') || undefined,
+    description: 'Modules the executor imports once at init (empty for none).',
+  },
+];
+
+function preloadList(setting: string): string[] {
+  return setting.split(',').map((name) => name.trim()).filter((name) => name !== '');
+}
+
 /**
  * Reads every key of CONTEXT_SETTINGS through `getContext` (for example
  * `key => app.node.tryGetContext(key)`). Values given with `-c` arrive as
@@ -243,13 +344,13 @@ export function configPropsFromContext(getContext: (key: string) => unknown): Se
   return props as SecurePythonExecutorConfigProps;
 }
 
-function parseContextValue(setting: SettingDoc, raw: unknown): unknown {
+function parseContextValue(setting: ContextSetting, raw: unknown): unknown {
   const shown = typeof raw === 'string' ? `'${raw}'` : JSON.stringify(raw);
   switch (setting.kind) {
     case 'integer':
       if (typeof raw === 'number' && Number.isInteger(raw)) return raw;
       if (typeof raw === 'string' && /^\d+$/.test(raw.trim())) return Number(raw.trim());
-      throw new ConfigurationError(`Context value ${setting.key} must be a whole number, got ${shown}: pass it like -c ${setting.key}=${/^\d+$/.test(setting.defaultText) ? setting.defaultText : '<whole number>'}.`);
+      throw new ConfigurationError(`Context value ${setting.key} must be a whole number, got ${shown}: pass it like -c ${setting.key}=${setting.defaultValue ?? '<whole number>'}.`);
     case 'boolean':
       if (raw === true || raw === 'true') return true;
       if (raw === false || raw === 'false') return false;
@@ -260,77 +361,56 @@ function parseContextValue(setting: SettingDoc, raw: unknown): unknown {
   }
 }
 
-/** A limit's default as the contract defines it (one table for the stack, the invoker and the local server). */
-function contractDefault(limit: keyof typeof LIMIT_SPECS): number {
-  return LIMIT_SPECS[limit].defaultValue;
+/** The problem with one setting's value on its own (range, choices, its own check), or undefined. */
+function settingProblem(setting: ContextSetting, value: unknown): string | undefined {
+  if (setting.kind === 'integer' && setting.min !== undefined && setting.max !== undefined && !inRange(setting, value as number)) {
+    return `${setting.key} (${value}) must be a whole number from ${setting.min} to ${setting.max}${unitAndWhy(setting)}: set -c ${setting.key}=<value> in that range.`;
+  }
+  if (setting.check !== undefined) return setting.check(value as never);
+  if (setting.choices !== undefined && !setting.choices.includes(value as string)) {
+    return `${setting.key} ('${value}') must be ${setting.choices.join(' or ')}${setting.why ? `; ${setting.why}` : ''}: ` +
+      `set -c ${setting.key}=${setting.choices.join(` or -c ${setting.key}=`)}.`;
+  }
+  return undefined;
 }
 
 /** Applies the defaults and validates; throws one ConfigurationError listing every problem. */
 export function resolveConfig(props: SecurePythonExecutorConfigProps = {}): SecurePythonExecutorConfig {
-  const memoryMiB = props.memoryMiB ?? 256;
-  const timeoutSeconds = props.timeoutSeconds ?? 30;
-  const limits: ExecutorLimits = {
-    defaultTimeoutMs: props.defaultRequestTimeoutMs ?? contractDefault('defaultTimeoutMs'),
-    minTimeoutMs: props.minRequestTimeoutMs ?? contractDefault('minTimeoutMs'),
-    maxTimeoutMs: props.maxRequestTimeoutMs ?? contractDefault('maxTimeoutMs'),
-    maxScriptBytes: props.maxScriptBytes ?? contractDefault('maxScriptBytes'),
-    maxRequestBytes: props.maxRequestBytes ?? contractDefault('maxRequestBytes'),
-    maxStdoutBytes: props.maxStdoutBytes ?? contractDefault('maxStdoutBytes'),
-    maxStderrBytes: props.maxStderrBytes ?? contractDefault('maxStderrBytes'),
-    maxResultBytes: props.maxResultBytes ?? contractDefault('maxResultBytes'),
-    maxArtifacts: props.maxArtifacts ?? contractDefault('maxArtifacts'),
-    maxArtifactBytes: props.maxArtifactBytes ?? contractDefault('maxArtifactBytes'),
-    maxProcesses: props.maxProcesses ?? contractDefault('maxProcesses'),
-    maxFileBytes: props.maxFileBytes ?? contractDefault('maxFileBytes'),
-    workerMemoryMiB: props.workerMemoryMiB ?? memoryMiB - RUNTIME_RESERVE_MIB,
-    maxOpenFiles: props.maxOpenFiles ?? contractDefault('maxOpenFiles'),
-    preloads: (props.preloads ?? 'numpy,pandas,matplotlib').split(',').map((name) => name.trim()).filter((name) => name !== ''),
-  };
-  const config: SecurePythonExecutorConfig = {
-    memoryMiB,
-    timeoutSeconds,
-    reservedConcurrency: props.reservedConcurrency ?? 0,
-    architecture: props.architecture ?? 'x86_64',
-    namePrefix: props.namePrefix ?? '',
-    artifactRetentionDays: props.artifactRetentionDays ?? 1,
-    logRetentionDays: props.logRetentionDays ?? 30,
-    authMode: props.authMode ?? 'iam',
-    tenancy: props.tenancy ?? 'perTenant',
-    enableWaf: props.enableWaf ?? false,
-    wafRequestsPer5MinutesPerIp: props.wafRequestsPer5MinutesPerIp ?? 1000,
-    apiRateLimitRps: props.apiRateLimitRps ?? 20,
-    apiBurstLimitRequests: props.apiBurstLimitRequests ?? 40,
-    apiKeyDailyQuotaRequests: props.apiKeyDailyQuotaRequests ?? 10_000,
-    corsAllowOrigin: props.corsAllowOrigin ?? '',
-    apiIntegrationTimeoutMs: props.apiIntegrationTimeoutMs ?? TIMING_BUDGET.defaultApiIntegrationTimeoutMs,
-    apiGatewayCloudWatchRole: props.apiGatewayCloudWatchRole ?? true,
-    permissionsBoundaryPolicyName: props.permissionsBoundaryPolicyName ?? '',
-    sealKeyGeneration: props.sealKeyGeneration ?? 1,
-    limits,
-  };
-  const errors = validateConfig(config);
+  const given = props as Record<string, unknown>;
+  const values: Record<string, unknown> = {};
+  for (const setting of CONTEXT_SETTINGS) values[setting.key] = given[setting.key] ?? setting.defaultValue;
+  values.workerMemoryMiB ??= (values.memoryMiB as number) - RUNTIME_RESERVE_MIB;
+
+  const errors: string[] = [];
+  const valid = new Set<string>();
+  for (const setting of CONTEXT_SETTINGS) {
+    const problem = settingProblem(setting, values[setting.key]);
+    if (problem === undefined) valid.add(setting.key);
+    else errors.push(problem);
+  }
+
+  const top: Record<string, unknown> = {};
+  const limits: Record<string, unknown> = {};
+  for (const setting of CONTEXT_SETTINGS) {
+    if (setting.limit === undefined) top[setting.key] = values[setting.key];
+    else limits[setting.limit] = values[setting.key];
+  }
+  limits.preloads = preloadList(values.preloads as string);
+  const config = { ...top, limits } as unknown as SecurePythonExecutorConfig;
+  errors.push(...relationProblems(config, valid));
   if (errors.length > 0) {
     throw new ConfigurationError(errors.join('\n'));
   }
   return config;
 }
 
-function validateConfig(config: SecurePythonExecutorConfig): string[] {
+/** What settings that are each valid on their own can still get wrong together. */
+function relationProblems(config: SecurePythonExecutorConfig, valid: ReadonlySet<string>): string[] {
   const errors: string[] = [];
   const { limits } = config;
-  const integerIn = (key: string, value: number, min: number, max: number, unit: string): boolean => {
-    if (!Number.isInteger(value) || value < min || value > max) {
-      errors.push(`${key} (${value}) must be a whole number from ${min} to ${max}${unit}: set -c ${key}=<value> in that range.`);
-      return false;
-    }
-    return true;
-  };
+  const bothValid = (...keys: string[]): boolean => keys.every((key) => valid.has(key));
 
-  const memoryOk = integerIn('memoryMiB', config.memoryMiB, 256, 10_240, ' MiB (the executor keeps numpy, pandas and matplotlib loaded, which 128 MiB cannot hold)');
-  const timeoutOk = integerIn('timeoutSeconds', config.timeoutSeconds, 3, 900, ' s (the Lambda maximum is 900 s)');
-  const minOk = integerIn('minRequestTimeoutMs', limits.minTimeoutMs, 1, 60_000, ' ms');
-  const maxOk = integerIn('maxRequestTimeoutMs', limits.maxTimeoutMs, 1, 898_000, ' ms');
-  if (timeoutOk && maxOk) {
+  if (bothValid('timeoutSeconds', 'maxRequestTimeoutMs')) {
     const highestAllowedMs = config.timeoutSeconds * 1000 - TIMING_BUDGET.executorHeadroomMs;
     if (limits.maxTimeoutMs > highestAllowedMs) {
       const neededSeconds = Math.ceil((limits.maxTimeoutMs + TIMING_BUDGET.executorHeadroomMs) / 1000);
@@ -340,14 +420,7 @@ function validateConfig(config: SecurePythonExecutorConfig): string[] {
       );
     }
   }
-  const integrationOk = integerIn(
-    'apiIntegrationTimeoutMs',
-    config.apiIntegrationTimeoutMs,
-    50,
-    MAX_API_INTEGRATION_TIMEOUT_MS,
-    ' ms (API Gateway allows 50 ms to 29 s, and up to 300 s for Regional REST APIs after a quota increase)',
-  );
-  if (maxOk && integrationOk && limits.maxTimeoutMs + API_RESPONSE_BUDGET_MS > config.apiIntegrationTimeoutMs) {
+  if (bothValid('maxRequestTimeoutMs', 'apiIntegrationTimeoutMs') && limits.maxTimeoutMs + API_RESPONSE_BUDGET_MS > config.apiIntegrationTimeoutMs) {
     errors.push(
       `maxRequestTimeoutMs (${limits.maxTimeoutMs}) plus ${API_RESPONSE_BUDGET_MS} ms for the executor and invoker to answer must fit API Gateway's ` +
         `integration timeout apiIntegrationTimeoutMs (${config.apiIntegrationTimeoutMs}), or the longest requests would end in a gateway timeout: ` +
@@ -355,81 +428,20 @@ function validateConfig(config: SecurePythonExecutorConfig): string[] {
         `${limits.maxTimeoutMs + API_RESPONSE_BUDGET_MS} (above 29000 only after AWS raised the region's integration timeout quota).`,
     );
   }
-  if (minOk && maxOk && limits.minTimeoutMs > limits.maxTimeoutMs) {
-    errors.push(`minRequestTimeoutMs (${limits.minTimeoutMs}) must not exceed maxRequestTimeoutMs (${limits.maxTimeoutMs}): lower minRequestTimeoutMs or raise maxRequestTimeoutMs.`);
-  }
-  if (minOk && maxOk && limits.minTimeoutMs <= limits.maxTimeoutMs) {
-    if (!Number.isInteger(limits.defaultTimeoutMs) || limits.defaultTimeoutMs < limits.minTimeoutMs || limits.defaultTimeoutMs > limits.maxTimeoutMs) {
+  if (bothValid('minRequestTimeoutMs', 'maxRequestTimeoutMs')) {
+    if (limits.minTimeoutMs > limits.maxTimeoutMs) {
+      errors.push(`minRequestTimeoutMs (${limits.minTimeoutMs}) must not exceed maxRequestTimeoutMs (${limits.maxTimeoutMs}): lower minRequestTimeoutMs or raise maxRequestTimeoutMs.`);
+    } else if (!Number.isInteger(limits.defaultTimeoutMs) || limits.defaultTimeoutMs < limits.minTimeoutMs || limits.defaultTimeoutMs > limits.maxTimeoutMs) {
       errors.push(
         `defaultRequestTimeoutMs (${limits.defaultTimeoutMs}) must lie between minRequestTimeoutMs (${limits.minTimeoutMs}) and maxRequestTimeoutMs (${limits.maxTimeoutMs}): ` +
           `set -c defaultRequestTimeoutMs=<value> in that range.`,
       );
     }
   }
-
-  integerIn(
-    'reservedConcurrency',
-    config.reservedConcurrency,
-    0,
-    10_000,
-    ' (0 reserves nothing; Lambda keeps 100 of the account concurrency unreserved, so a reservation needs a quota of at least 100 plus it: ' +
-      'aws lambda get-account-settings shows AccountLimit.UnreservedConcurrentExecutions)',
-  );
-  if (config.architecture !== 'x86_64' && config.architecture !== 'arm64') {
-    errors.push(`architecture ('${config.architecture}') must be x86_64 or arm64: set -c architecture=x86_64 or -c architecture=arm64.`);
-  }
-  if (config.namePrefix !== '' && !/^[a-z0-9](?:[a-z0-9-]{0,18}[a-z0-9])?$/.test(config.namePrefix)) {
-    errors.push(
-      `namePrefix ('${config.namePrefix}') must be 1 to 20 lowercase letters, digits or inner hyphens, because it becomes part of the function, stack and log group names: ` +
-        `use something like -c namePrefix=dev.`,
-    );
-  }
-  integerIn('artifactRetentionDays', config.artifactRetentionDays, 1, 3650, ' days');
-  integerIn('sealKeyGeneration', config.sealKeyGeneration, 1, 1_000_000, '');
-  if (config.permissionsBoundaryPolicyName !== '' && !/^[\w+=,.@-]{1,128}$/.test(config.permissionsBoundaryPolicyName)) {
-    errors.push(
-      `permissionsBoundaryPolicyName ('${config.permissionsBoundaryPolicyName}') is not an IAM policy name (1 to 128 letters, digits or +=,.@_-): ` +
-        'give the name, not the ARN, like -c permissionsBoundaryPolicyName=secure-python-executor-boundary.',
-    );
-  }
-  if (!LOG_RETENTION_DAYS.includes(config.logRetentionDays)) {
-    errors.push(`logRetentionDays (${config.logRetentionDays}) is not a CloudWatch Logs retention period: use one of ${LOG_RETENTION_DAYS.join(', ')}.`);
-  }
-  if (config.authMode !== 'iam' && config.authMode !== 'apiKey') {
-    errors.push(`authMode ('${config.authMode}') must be iam or apiKey; the API is never open: set -c authMode=iam or -c authMode=apiKey.`);
-  }
-  if (!isTenancy(config.tenancy)) {
-    errors.push(
-      `tenancy ('${config.tenancy}') must be ${TENANCY_MODES.join(' or ')}: set -c tenancy=perTenant to give each caller its own execution environments ` +
-        '(the default), or -c tenancy=shared to let callers share them.',
-    );
-  }
-  integerIn('wafRequestsPer5MinutesPerIp', config.wafRequestsPer5MinutesPerIp, 100, 2_000_000_000, ' requests');
-  integerIn('apiRateLimitRps', config.apiRateLimitRps, 1, 10_000, ' requests per second (the default account limit is 10000)');
-  integerIn('apiBurstLimitRequests', config.apiBurstLimitRequests, 1, 5_000, ' requests (the default account limit is 5000)');
-  integerIn('apiKeyDailyQuotaRequests', config.apiKeyDailyQuotaRequests, 1, 1_000_000_000, ' requests');
-  if (corsOrigins(config.corsAllowOrigin) === undefined) {
-    errors.push(
-      `corsAllowOrigin ('${config.corsAllowOrigin}') must be empty, * or a comma-separated list of origins like https://app.example.com ` +
-        `(scheme, host and optional port, no path): fix -c corsAllowOrigin.`,
-    );
-  }
-
-  const requestOk = integerIn(
-    'maxRequestBytes',
-    limits.maxRequestBytes,
-    1024,
-    MAX_REQUEST_BYTES_IN_PROXY_EVENT,
-    ` bytes (API Gateway hands the body to the invoker as a JSON string inside an event that must stay under Lambda's ${LAMBDA_SYNC_REQUEST_LIMIT_BYTES}-byte ` +
-      'request limit, and JSON escaping can turn one body byte into six)',
-  );
-  if (integerIn('maxScriptBytes', limits.maxScriptBytes, 1, MAX_REQUEST_BYTES_IN_PROXY_EVENT, ' bytes') && requestOk && limits.maxScriptBytes > limits.maxRequestBytes) {
+  if (bothValid('maxScriptBytes', 'maxRequestBytes') && limits.maxScriptBytes > limits.maxRequestBytes) {
     errors.push(`maxScriptBytes (${limits.maxScriptBytes}) must not exceed maxRequestBytes (${limits.maxRequestBytes}), since the script travels inside the request: lower maxScriptBytes or raise maxRequestBytes.`);
   }
-  const stdoutOk = integerIn('maxStdoutBytes', limits.maxStdoutBytes, 1024, RESPONSE_BUDGET_BYTES, ' bytes');
-  const stderrOk = integerIn('maxStderrBytes', limits.maxStderrBytes, 1024, RESPONSE_BUDGET_BYTES, ' bytes');
-  const resultOk = integerIn('maxResultBytes', limits.maxResultBytes, 1024, RESPONSE_BUDGET_BYTES, ' bytes');
-  if (stdoutOk && stderrOk && resultOk) {
+  if (bothValid('maxStdoutBytes', 'maxStderrBytes', 'maxResultBytes')) {
     const responseBytes = limits.maxStdoutBytes + limits.maxStderrBytes + limits.maxResultBytes;
     if (responseBytes > RESPONSE_BUDGET_BYTES) {
       errors.push(
@@ -438,17 +450,14 @@ function validateConfig(config: SecurePythonExecutorConfig): string[] {
       );
     }
   }
-  integerIn('maxArtifacts', limits.maxArtifacts, 1, 100, ' files');
-  integerIn('maxArtifactBytes', limits.maxArtifactBytes, 1, 5 * 1024 * 1024 * 1024, ' bytes (the S3 POST upload maximum is 5 GiB)');
-  integerIn('maxProcesses', limits.maxProcesses, 1, 256, ' (Lambda counts every process and thread of its one user, the runtime included, against about 1024)');
-  integerIn('maxFileBytes', limits.maxFileBytes, 1, 512 * 1024 * 1024, " bytes (the function's /tmp is 512 MiB)");
-  integerIn('maxOpenFiles', limits.maxOpenFiles, 16, 1000, " (Lambda's own limit is 1024 per environment)");
-  if (memoryOk) {
-    integerIn('workerMemoryMiB', limits.workerMemoryMiB, 64, config.memoryMiB - RUNTIME_RESERVE_MIB, ` MiB (the runtime needs about ${RUNTIME_RESERVE_MIB} MiB of memoryMiB ${config.memoryMiB}; raise memoryMiB for a larger worker)`);
-  }
-  for (const name of limits.preloads) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$/.test(name)) {
-      errors.push(`preloads contains '${name}', which is not a Python module name: list module names separated by commas, like -c preloads=numpy,pandas.`);
+  if (bothValid('memoryMiB')) {
+    const highest = config.memoryMiB - RUNTIME_RESERVE_MIB;
+    const worker = limits.workerMemoryMiB;
+    if (!Number.isInteger(worker) || worker < MIN_WORKER_MEMORY_MIB || worker > highest) {
+      errors.push(
+        `workerMemoryMiB (${worker}) must be a whole number from ${MIN_WORKER_MEMORY_MIB} to ${highest} MiB (the runtime needs about ${RUNTIME_RESERVE_MIB} MiB of ` +
+          `memoryMiB ${config.memoryMiB}; raise memoryMiB for a larger worker): set -c workerMemoryMiB=<value> in that range.`,
+      );
     }
   }
   return errors;

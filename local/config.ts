@@ -1,12 +1,14 @@
 /**
  * Configuration of the local server, read once from the environment.
  *
- * One table holds each setting's variable, description, default and
- * validator, so the README table, the startup output and the validation can
- * never disagree.
+ * One table (SETTINGS) holds each setting's variable, default, accepted
+ * values and meaning: loadConfig reads its defaults and ranges from it and
+ * the README's table is rendered from it, so they cannot disagree.
  */
 import { isIP } from 'node:net';
-import { ConfigError, isTenancy, limitsToEnv, readContractLimits, TENANCY_MODES, TIMING_BUDGET, type ContractLimits, type Tenancy } from '../contract';
+import { ConfigError, limitsToEnv, readContractLimits, TENANCY_MODES, TIMING_BUDGET, type ContractLimits, type Tenancy } from '../contract';
+import { inRange, type Setting } from '../lib/settings';
+import { MIN_PYTHON } from './python';
 
 export { ConfigError };
 
@@ -60,48 +62,97 @@ export interface LocalConfig {
   readonly executorEnv: Readonly<Record<string, string>>;
 }
 
-interface Setting {
-  readonly variable: string;
-  readonly description: string;
-  readonly defaultText: string;
-}
+/** A setting of the local server, by its environment variable. */
+export type LocalSetting = Setting;
 
-/** The settings as documented; the parser below applies the same defaults. */
-export const SETTINGS: readonly Setting[] = [
-  { variable: 'HOST', description: 'Address to bind. Anything but a loopback address requires LOCAL_TOKEN.', defaultText: '127.0.0.1' },
-  { variable: 'PORT', description: 'TCP port (0 picks a free port).', defaultText: '3000' },
-  { variable: 'SANDBOX_CONCURRENCY', description: 'Executor runtimes (simulated execution environments) running in parallel, 1 to 64, over all tenants together.', defaultText: '2' },
-  { variable: 'TENANCY', description: '`perTenant` (as the deployed default): each tenant runs only in runtimes dedicated to it, created on demand, the least recently used idle one retired when another tenant needs its place; invocations must carry a tenant id. `shared`: any runtime serves anyone.', defaultText: 'perTenant' },
-  { variable: 'SANDBOX_PYTHON', description: 'Python 3.11+ interpreter for the executor; when set it is used (or the server says why it cannot be), never another. Unset: the first of `.venv/bin/python`, `python3.12`, `python3`, `/usr/bin/python3` that has the preloads (numpy, pandas, matplotlib), else the one that has the most, with a warning naming what is missing.', defaultText: 'searched' },
-  { variable: 'SANDBOX_PROFILE', description: '`lambda` runs every runtime as AWS Lambda does (one unprivileged uid for everything, no namespaces, no seccomp, read-only root, the Runtime API at 127.0.0.1:9001) through local/lambda-profile.py; needs root and Debian\'s python3-seccomp. `auto` gives workers every layer this host allows.', defaultText: 'auto' },
-  { variable: 'QUEUE_LIMIT', description: 'Invocations waiting for a free runtime before new ones are refused (HTTP 429 / Lambda TooManyRequestsException).', defaultText: '32' },
-  { variable: 'QUEUE_WAIT_MS', description: 'Longest an invocation waits for a free runtime; past it, it is dropped before it runs and its caller gets HTTP 429 (Lambda TooManyRequestsException). The invoker waits this long plus the function timeout, so a queued request never ends in 504.', defaultText: '10000' },
-  { variable: 'FUNCTION_TIMEOUT_S', description: 'Function timeout of the simulated executor Lambda; must leave 2 s above EXECUTOR_MAX_TIMEOUT_MS.', defaultText: '30' },
-  { variable: 'ARTIFACT_RETENTION_MS', description: 'How long artifact files stay downloadable.', defaultText: '3600000 (1 hour)' },
-  { variable: 'LOCAL_TOKEN', description: 'A secret of at least 16 characters that every API route and the Invoke API then require of every peer, loopback included: `Authorization: Bearer <token>`, or on the Invoke API a SigV4 signature whose access key id is the token.', defaultText: 'unset (no token on loopback)' },
-  { variable: 'SANDBOX_UID_BASE', description: 'Where the search for sandbox uids starts when the server runs as root: each runtime gets one of its own, leased for the server\'s life (a lock in /run/secure-python-executor/uid-leases), so servers on one machine never share one and the next server simply takes the next free uids.', defaultText: '62001' },
-  { variable: 'BODY_TIMEOUT_MS', description: 'Deadline for receiving a request body (HTTP 408 after it).', defaultText: '10000' },
-  { variable: 'SHUTDOWN_GRACE_MS', description: 'How long SIGINT/SIGTERM waits for running executions before killing them.', defaultText: '10000' },
-  { variable: 'FUNCTION_MEMORY_MB', description: 'Memory size reported to the executor (AWS_LAMBDA_FUNCTION_MEMORY_SIZE).', defaultText: '256' },
-  { variable: 'RUNTIME_LOGS', description: 'Forward the runtimes\' log lines to stderr: one short line per event (`0` to silence, `debug` to add the whole health report of each runtime).', defaultText: '1' },
-  { variable: 'EXECUTOR_SEAL_KEY', description: 'Not read: the server makes a random key at each start and gives it to the invoker and every runtime, so `POST /execute` is sealed end to end; direct invokes stay plain. It is never printed.', defaultText: 'new at each start' },
-  { variable: 'EXECUTOR_*', description: 'Executor limits (see contract/README.md), passed to the runtimes and the invoker unchanged.', defaultText: 'contract defaults' },
+const RUNTIME_LOG_CHOICES = ['1', '0', 'debug', 'true', 'false'];
+
+/**
+ * Every variable the local server reads: one record each, which loadConfig
+ * (defaults, ranges, choices) and the README's table (scripts/readme-tables.ts)
+ * both read. Checks that involve two settings stay in loadConfig.
+ */
+export const SETTINGS: readonly LocalSetting[] = [
+  { key: 'HOST', kind: 'string', defaultValue: '127.0.0.1', rangeText: 'an IP address of this machine, or `localhost`', description: 'Address to bind. Anything but a loopback address requires `LOCAL_TOKEN`.' },
+  { key: 'PORT', kind: 'integer', defaultValue: 3000, min: 0, max: 65535, why: 'a TCP port; 0 picks a free one', description: 'TCP port (0 picks a free port).' },
+  { key: 'SANDBOX_CONCURRENCY', kind: 'integer', defaultValue: 2, min: 1, max: 64, unit: 'runtimes', description: 'Executor runtimes (simulated execution environments) running in parallel, over all tenants together.' },
+  {
+    key: 'TENANCY', kind: 'string', defaultValue: 'perTenant', choices: TENANCY_MODES,
+    description: '`perTenant` (as deployed): each tenant runs only in runtimes dedicated to it, created on demand, the least recently used idle one retired when another tenant needs its place; direct invokes must carry a tenant id. `shared`: any runtime serves anyone.',
+  },
+  {
+    key: 'SANDBOX_PYTHON', kind: 'string', defaultText: 'searched', rangeText: `a Python ${MIN_PYTHON.join('.')}+ interpreter`,
+    description: 'Python for the executor. When set it is used, or the server says in one sentence why it cannot be; it never falls back to another. Unset: the first of `.venv/bin/python` (see `npm run setup-python`), `python3.12`, `python3`, `/usr/bin/python3` that has numpy, pandas and matplotlib, else the one with the most of them and a warning naming the missing ones. `npm start`, the tests and the bench all use this same choice (`local/python.ts`).',
+  },
+  {
+    key: 'SANDBOX_PROFILE', kind: 'string', defaultValue: 'auto', choices: ['auto', 'lambda'],
+    description: "`lambda` runs every runtime as AWS Lambda does (one unprivileged uid for everything, no namespaces, no seccomp, read-only root, the Runtime API at 127.0.0.1:9001) through local/lambda-profile.py; needs root and Debian's python3-seccomp. `auto` gives workers every layer this host allows.",
+  },
+  { key: 'QUEUE_LIMIT', kind: 'integer', defaultValue: 32, min: 0, max: 100_000, unit: 'invocations', description: 'Invocations waiting for a free runtime before new ones are refused (HTTP 429 / Lambda `TooManyRequestsException`).' },
+  {
+    key: 'QUEUE_WAIT_MS', kind: 'integer', defaultValue: 10_000, min: 0, max: 600_000, unit: 'ms',
+    description: 'Longest an invocation waits for a free runtime; past it, it is dropped before it runs and its caller gets HTTP 429 `Throttled` (Lambda `TooManyRequestsException`). The in-process invoker waits this long plus the function timeout, so waiting never ends in a 504.',
+  },
+  {
+    key: 'FUNCTION_TIMEOUT_S', kind: 'integer', defaultValue: 30, min: 3, max: 900, unit: 's',
+    description: `Function timeout of the simulated executor Lambda; must leave ${TIMING_BUDGET.executorHeadroomMs / 1000} s above \`EXECUTOR_MAX_TIMEOUT_MS\`.`,
+  },
+  { key: 'ARTIFACT_RETENTION_MS', kind: 'integer', defaultValue: 3_600_000, min: 1000, max: 30 * 24 * 3_600_000, unit: 'ms', description: 'How long artifact files stay downloadable.' },
+  {
+    key: 'LOCAL_TOKEN', kind: 'string', defaultText: 'unset', rangeText: 'at least 16 characters of letters, digits and `. _ ~ + / = -`',
+    description: 'When set, every API route (`POST /execute`, `GET /healthz`, `/local/status`) needs `Authorization: Bearer <token>`, and the Lambda Invoke API needs either that header or a SigV4 signature whose access key id is the token (`AWS_ACCESS_KEY_ID=<token>`; the secret key is not checked), from every peer, loopback included (a reverse proxy or tunnel makes every caller a loopback peer). Only the playground\'s static files and the artifact URLs (unguessable, like presigned URLs) stay open.',
+  },
+  {
+    key: 'SANDBOX_UID_BASE', kind: 'integer', defaultValue: 62001, min: 1000, max: 4_000_000_000, why: 'a uid',
+    description: 'Where the search for sandbox uids starts when the server runs as root. Each runtime\'s workers get a uid of their own, leased for the server\'s whole life (an flock in `/run/secure-python-executor/uid-leases/`, freed when the server exits, however it exits), so several servers (or `npm test` next to `npm start`) run side by side: the next one takes the next free uids.',
+  },
+  { key: 'BODY_TIMEOUT_MS', kind: 'integer', defaultValue: 10_000, min: 100, max: 600_000, unit: 'ms', description: 'Deadline for receiving a request body (HTTP 408 after it).' },
+  { key: 'SHUTDOWN_GRACE_MS', kind: 'integer', defaultValue: 10_000, min: 0, max: 600_000, unit: 'ms', description: 'How long SIGINT/SIGTERM waits for running executions before killing them.' },
+  { key: 'FUNCTION_MEMORY_MB', kind: 'integer', defaultValue: 256, min: 128, max: 10_240, unit: 'MB', description: 'Memory size reported to the executor (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).' },
+  {
+    key: 'RUNTIME_LOGS', kind: 'string', defaultValue: '1', choices: RUNTIME_LOG_CHOICES,
+    description: 'Forward the runtimes\' log lines to stderr, one short line per event (`0` or `false` to silence, `debug` to add each runtime\'s whole health report, `EXECUTOR_LOG_LEVEL=DEBUG` in the runtime).',
+  },
+  {
+    key: 'EXECUTOR_SEAL_KEY', kind: 'string', defaultText: 'new at each start', rangeText: 'not read',
+    description: 'The server makes a random key at each start and gives it to the invoker and every runtime, so `POST /execute` is sealed end to end (see "Sealed invocations"); direct invokes stay plain. It is never printed.',
+  },
 ];
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-function readInteger(env: Env, variable: string, defaultValue: number, min: number, max: number, unit: string): number {
+function settingOf(variable: string): LocalSetting {
+  const setting = SETTINGS.find((candidate) => candidate.key === variable);
+  if (setting === undefined) throw new Error(`${variable} is not in SETTINGS`);
+  return setting;
+}
+
+/** An integer setting: its default when unset, else a whole number within the record's range. */
+function readInteger(env: Env, variable: string): number {
+  const setting = settingOf(variable);
   const raw = env[variable];
   if (raw === undefined || raw.trim() === '') {
-    return defaultValue;
+    return setting.defaultValue as number;
   }
+  const note = setting.why ?? setting.unit;
   const trimmed = raw.trim();
   if (!/^\d+$/.test(trimmed)) {
-    throw new ConfigError(`${variable} must be a whole number between ${min} and ${max} (${unit}), but it is "${raw}".`);
+    throw new ConfigError(`${variable} must be a whole number between ${setting.min} and ${setting.max} (${note}), but it is "${raw}".`);
   }
   const value = Number(trimmed);
-  if (value < min || value > max) {
-    throw new ConfigError(`${variable} must be between ${min} and ${max} (${unit}), but it is ${value}.`);
+  if (!inRange(setting, value)) {
+    throw new ConfigError(`${variable} must be between ${setting.min} and ${setting.max} (${note}), but it is ${value}.`);
+  }
+  return value;
+}
+
+/** A word setting: its default when unset, else one of the record's choices. */
+function readChoice(env: Env, variable: string): string {
+  const setting = settingOf(variable);
+  const value = (env[variable] ?? '').trim() || String(setting.defaultValue);
+  const choices = (setting.choices ?? []).map(String);
+  if (!choices.includes(value)) {
+    throw new ConfigError(`${variable} must be ${choices.slice(0, -1).join(', ')} or ${choices[choices.length - 1]}, but it is "${env[variable]}".`);
   }
   return value;
 }
@@ -123,25 +174,25 @@ export function isLoopbackHost(host: string): boolean {
 
 
 export function loadConfig(env: Env): LocalConfig {
-  const host = (env.HOST ?? '').trim() || '127.0.0.1';
+  const host = (env.HOST ?? '').trim() || String(settingOf('HOST').defaultValue);
   if (host !== 'localhost' && isIP(host) === 0) {
     throw new ConfigError(`HOST must be an IP address such as 127.0.0.1 or 0.0.0.0 (or "localhost"), but it is "${host}".`);
   }
-  const port = readInteger(env, 'PORT', 3000, 0, 65535, 'a TCP port; 0 picks a free one');
-  const sandboxConcurrency = readInteger(env, 'SANDBOX_CONCURRENCY', 2, 1, 64, 'runtimes');
-  const queueLimit = readInteger(env, 'QUEUE_LIMIT', 32, 0, 100000, 'invocations');
-  const queueWaitMs = readInteger(env, 'QUEUE_WAIT_MS', 10000, 0, 600000, 'milliseconds');
-  const functionTimeoutS = readInteger(env, 'FUNCTION_TIMEOUT_S', 30, 3, 900, 'seconds');
-  const artifactRetentionMs = readInteger(env, 'ARTIFACT_RETENTION_MS', 3600000, 1000, 30 * 24 * 3600000, 'milliseconds');
-  const sandboxUidBase = readInteger(env, 'SANDBOX_UID_BASE', 62001, 1000, 4000000000, 'uid');
-  const bodyTimeoutMs = readInteger(env, 'BODY_TIMEOUT_MS', 10000, 100, 600000, 'milliseconds');
-  const shutdownGraceMs = readInteger(env, 'SHUTDOWN_GRACE_MS', 10000, 0, 600000, 'milliseconds');
-  const functionMemoryMb = readInteger(env, 'FUNCTION_MEMORY_MB', 256, 128, 10240, 'MB');
+  const port = readInteger(env, 'PORT');
+  const sandboxConcurrency = readInteger(env, 'SANDBOX_CONCURRENCY');
+  const queueLimit = readInteger(env, 'QUEUE_LIMIT');
+  const queueWaitMs = readInteger(env, 'QUEUE_WAIT_MS');
+  const functionTimeoutS = readInteger(env, 'FUNCTION_TIMEOUT_S');
+  const artifactRetentionMs = readInteger(env, 'ARTIFACT_RETENTION_MS');
+  const sandboxUidBase = readInteger(env, 'SANDBOX_UID_BASE');
+  const bodyTimeoutMs = readInteger(env, 'BODY_TIMEOUT_MS');
+  const shutdownGraceMs = readInteger(env, 'SHUTDOWN_GRACE_MS');
+  const functionMemoryMb = readInteger(env, 'FUNCTION_MEMORY_MB');
 
   const limits = readContractLimits(env as NodeJS.ProcessEnv);
   if (functionTimeoutS * 1000 < limits.maxTimeoutMs + TIMING_BUDGET.executorHeadroomMs) {
     throw new ConfigError(
-      `FUNCTION_TIMEOUT_S (${functionTimeoutS} s) must be at least 2 s above EXECUTOR_MAX_TIMEOUT_MS (${limits.maxTimeoutMs} ms); ` +
+      `FUNCTION_TIMEOUT_S (${functionTimeoutS} s) must be at least ${TIMING_BUDGET.executorHeadroomMs / 1000} s above EXECUTOR_MAX_TIMEOUT_MS (${limits.maxTimeoutMs} ms); ` +
         `raise FUNCTION_TIMEOUT_S to ${Math.ceil((limits.maxTimeoutMs + TIMING_BUDGET.executorHeadroomMs) / 1000)} or lower EXECUTOR_MAX_TIMEOUT_MS.`,
     );
   }
@@ -151,16 +202,10 @@ export function loadConfig(env: Env): LocalConfig {
     executorEnv.EXECUTOR_PRELOADS = preloads;
   }
 
-  const tenancy = (env.TENANCY ?? '').trim() || 'perTenant';
-  if (!isTenancy(tenancy)) {
-    throw new ConfigError(`TENANCY must be ${TENANCY_MODES.join(' or ')}, but it is "${env.TENANCY}".`);
-  }
+  const tenancy = readChoice(env, 'TENANCY') as Tenancy;
 
   const sandboxPython = (env.SANDBOX_PYTHON ?? '').trim() || undefined;
-  const sandboxProfile = (env.SANDBOX_PROFILE ?? '').trim() || 'auto';
-  if (sandboxProfile !== 'auto' && sandboxProfile !== 'lambda') {
-    throw new ConfigError(`SANDBOX_PROFILE must be auto or lambda, but it is "${env.SANDBOX_PROFILE}".`);
-  }
+  const sandboxProfile = readChoice(env, 'SANDBOX_PROFILE') as LocalConfig['sandboxProfile'];
   if (sandboxProfile === 'lambda' && !(typeof process.getuid === 'function' && process.getuid() === 0)) {
     throw new ConfigError(
       'SANDBOX_PROFILE=lambda builds namespaces and switches each runtime to its own uid, which needs root; run the server as root (sudo) or use SANDBOX_PROFILE=auto.',
@@ -181,10 +226,7 @@ export function loadConfig(env: Env): LocalConfig {
     );
   }
 
-  const runtimeLogsRaw = (env.RUNTIME_LOGS ?? '1').trim().toLowerCase();
-  if (!['0', '1', 'true', 'false', 'debug', ''].includes(runtimeLogsRaw)) {
-    throw new ConfigError(`RUNTIME_LOGS must be 1, 0 or debug, but it is "${env.RUNTIME_LOGS}".`);
-  }
+  const runtimeLogs = readChoice({ RUNTIME_LOGS: env.RUNTIME_LOGS?.toLowerCase() }, 'RUNTIME_LOGS');
 
   return {
     host,
@@ -202,8 +244,8 @@ export function loadConfig(env: Env): LocalConfig {
     bodyTimeoutMs,
     shutdownGraceMs,
     functionMemoryMb,
-    runtimeLogs: runtimeLogsRaw !== '0' && runtimeLogsRaw !== 'false',
-    runtimeDebugLogs: runtimeLogsRaw === 'debug',
+    runtimeLogs: runtimeLogs !== '0' && runtimeLogs !== 'false',
+    runtimeDebugLogs: runtimeLogs === 'debug',
     limits,
     executorEnv,
   };

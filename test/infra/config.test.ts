@@ -157,6 +157,27 @@ describe('resolveConfig validation', () => {
     expect(errorOf(props)).toContain(expected);
   });
 
+  it('takes every default from the settings table', () => {
+    const explicit = Object.fromEntries(CONTEXT_SETTINGS.filter((setting) => setting.defaultValue !== undefined).map((setting) => [setting.key, setting.defaultValue]));
+    expect(Object.keys(explicit).length).toBe(CONTEXT_SETTINGS.length - 1); // all but workerMemoryMiB, derived from memoryMiB
+    expect(resolveConfig(explicit as SecurePythonExecutorConfigProps)).toEqual(resolveConfig());
+  });
+
+  it.each(CONTEXT_SETTINGS.filter((setting) => setting.max !== undefined).map((setting) => [setting.key, setting.min!, setting.max!]))(
+    'refuses %s outside its table range %i to %i',
+    (key, min, max) => {
+      expect(errorOf({ [key]: max + 1 })).toContain(`${key} (${max + 1}) must be a whole number from ${min} to ${max}`);
+      expect(errorOf({ [key]: min - 1 })).toContain(`${key} (${min - 1}) must be a whole number from ${min} to ${max}`);
+    },
+  );
+
+  it.each(CONTEXT_SETTINGS.filter((setting) => setting.choices !== undefined).map((setting) => [setting.key]))(
+    'refuses a value of %s outside its table choices',
+    (key) => {
+      expect(errorOf({ [key]: 'neither' } as SecurePythonExecutorConfigProps)).toMatch(new RegExp(`^${key} \\('neither'\\) must be `));
+    },
+  );
+
   it('reports every problem at once, one per line', () => {
     const lines = errorOf({ memoryMiB: 64, authMode: 'open' as never, logRetentionDays: 2 }).split('\n');
     expect(lines).toHaveLength(3);

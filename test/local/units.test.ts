@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { apiGatewayRequestTime, LOCAL_CALLER_ARN, toProxyEvent } from '../../local/api-gateway';
 import { ArtifactStore, contentTypeFor } from '../../local/artifacts';
-import { ConfigError, loadConfig } from '../../local/config';
+import { ConfigError, loadConfig, SETTINGS } from '../../local/config';
 import { parseFunctionName } from '../../local/invoke-api';
 import { checkAccess } from '../../local/auth';
 import { failingLine } from '../../local/playground/traceback';
@@ -46,6 +46,27 @@ describe('local configuration', () => {
   ])('refuses %j with a sentence naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(new ConfigError(message));
   });
+
+  it('takes every default from the settings table', () => {
+    const explicit = Object.fromEntries(SETTINGS.filter((setting) => setting.defaultValue !== undefined).map((setting) => [setting.key, String(setting.defaultValue)]));
+    expect(Object.keys(explicit).length).toBeGreaterThan(10);
+    expect(loadConfig(explicit)).toEqual(loadConfig({}));
+  });
+
+  it.each(SETTINGS.filter((setting) => setting.max !== undefined).map((setting) => [setting.key, setting.min!, setting.max!]))(
+    'refuses %s outside its table range %i to %i',
+    (key, min, max) => {
+      expect(() => loadConfig({ [key]: String(max + 1) })).toThrow(`${key} must be between ${min} and ${max}`);
+      if (min > 0) expect(() => loadConfig({ [key]: String(min - 1) })).toThrow(`${key} must be between ${min} and ${max}`);
+    },
+  );
+
+  it.each(SETTINGS.filter((setting) => setting.choices !== undefined).map((setting) => [setting.key]))(
+    'refuses a value of %s outside its table choices',
+    (key) => {
+      expect(() => loadConfig({ [key]: 'neither' })).toThrow(new RegExp(`^${key} must be .* but it is "neither"\\.$`));
+    },
+  );
 
   it('requires LOCAL_TOKEN when binding a non-loopback address', () => {
     expect(() => loadConfig({ HOST: '0.0.0.0' })).toThrow(/HOST=0\.0\.0\.0 makes the server reachable from other machines.*set LOCAL_TOKEN/);
