@@ -81,8 +81,9 @@ def contain(scope: Scope, timeout_s: float = CONTAIN_TIMEOUT_S) -> Report:
     # the runtime's children and its read of the exiting parent's (or the
     # parent's reaping by the template): that round misses the child. So a
     # round that finds nothing left to do ends containment only when the
-    # round before it found every process already a zombie or gone: those
-    # had handed their children over before this round began.
+    # round before it found every process settled (a zombie, gone, or past
+    # exiting with no child left): those had nothing more to hand over
+    # when this round began.
     settled_before = False
     while True:
         report.rounds += 1
@@ -93,7 +94,7 @@ def contain(scope: Scope, timeout_s: float = CONTAIN_TIMEOUT_S) -> Report:
                     and procfs.stat(victim.pid) is not None]
         if not live and not unreaped and settled_before:
             return report
-        settled_before = not live and all(procfs.settled(victim.pid) for victim in victims)
+        settled_before = not live and _all_settled(scope, victims)
         for victim in live:
             report.killed += _kill(victim)
         if time.monotonic() > deadline:
@@ -125,17 +126,25 @@ def _victims(scope: Scope, kept_pids: set[int]) -> list[procfs.Stat]:
     return list(found.values())
 
 
+def _all_settled(scope: Scope, victims: list[procfs.Stat]) -> bool:
+    children_of = _children_reader(scope)
+    return all(procfs.settled(victim.pid, children_of) for victim in victims)
+
+
+def _children_reader(scope: Scope) -> Callable[[int], set[int]]:
+    """pid -> its children: the kernel's children files, or one pass over /proc without them."""
+    if scope.children_file:
+        return procfs.children
+    table = procfs.parent_map()
+
+    def from_table(parent: int) -> set[int]:
+        return {pid for pid, ppid in table.items() if ppid == parent}
+    return from_table
+
+
 def _descendants(scope: Scope, kept_pids: set[int]) -> set[int]:
     """Every process below the runtime that an execution may have started."""
-    children_of: Callable[[int], set[int]]
-    if scope.children_file:
-        children_of = procfs.children
-    else:
-        table = procfs.parent_map()
-
-        def from_table(parent: int) -> set[int]:
-            return {pid for pid, ppid in table.items() if ppid == parent}
-        children_of = from_table
+    children_of = _children_reader(scope)
     below: set[int] = set()
     frontier = []
     for child in children_of(scope.runtime_pid):

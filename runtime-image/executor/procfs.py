@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 # include/linux/sched.h: set on a task once it is in do_exit(). Such a task
 # never returns to user space: it cannot make another system call.
@@ -91,14 +91,19 @@ def finished(pid: int) -> bool:
     return all(thread.finished for thread in threads)
 
 
-def settled(pid: int) -> bool:
-    """True when every thread of the process is a zombie or gone.
+def settled(pid: int, children_of: Callable[[int], set[int]]) -> bool:
+    """True when the process can hand no child to another parent any more.
 
-    Stronger than finished(): a task in do_exit still re-parents its
-    children (exit_notify) before it becomes a zombie, so only a settled
-    process is known to have handed every child to its new parent.
+    A task in do_exit still re-parents its children (exit_notify) before it
+    becomes a zombie, so finished() is not enough: the process must be a
+    zombie (or gone), or be finished with no child left. The children are
+    read after the threads' flags, and a finished process cannot fork, so an
+    empty list stays empty.
     """
-    return all(thread.state in FINISHED_STATES for thread in task_stats(pid))
+    threads = task_stats(pid)
+    if all(thread.state in FINISHED_STATES for thread in threads):
+        return True
+    return all(thread.finished for thread in threads) and not children_of(pid)
 
 
 def children_file_available() -> bool:

@@ -25,9 +25,12 @@ class SimulatedKernel:
     """Process table in which the worker can finish exiting right after the first read of the runtime's children."""
 
     def __init__(self, move_grandchild_after_first_read: bool, template_reaps_at_once: bool = False,
-                 grandchild_state: str = "Z") -> None:
+                 grandchild_state: str = "Z", worker_stays_exiting: bool = False) -> None:
         self.parent = {TEMPLATE: RUNTIME, WORKER: TEMPLATE, GRANDCHILD: WORKER}
         self.state = {TEMPLATE: "S", WORKER: "R", GRANDCHILD: grandchild_state}
+        # A worker tearing down a large memory map: in do_exit (PF_EXITING)
+        # for a long while, its children already handed over.
+        self.exiting = {WORKER} if worker_stays_exiting else set()
         self.move_after_first_read = move_grandchild_after_first_read
         self.template_reaps_at_once = template_reaps_at_once
         self.runtime_reads = 0
@@ -39,6 +42,8 @@ class SimulatedKernel:
     def _worker_exits(self) -> None:
         # exit_notify: the children go to the subreaper, then the task is a zombie...
         self.parent[GRANDCHILD] = RUNTIME
+        if WORKER in self.exiting:
+            return
         self.state[WORKER] = "Z"
         if self.template_reaps_at_once:
             # ...which its parent, the template, may reap before the sweep reads its children.
@@ -56,11 +61,13 @@ class SimulatedKernel:
         if pid not in self.parent:
             return None
         sid = SID + 1 if pid != TEMPLATE else SID
+        flags = procfs.PF_EXITING if pid in self.exiting else 0
         return procfs.Stat(pid=pid, state=self.state[pid], ppid=self.parent[pid], pgid=pid,
-                           sid=sid, flags=0, start_ticks=pid)
+                           sid=sid, flags=flags, start_ticks=pid)
 
     def finished(self, pid: int) -> bool:
-        return pid not in self.state or self.state[pid] in procfs.FINISHED_STATES
+        parsed = self.stat(pid)
+        return parsed is None or parsed.finished
 
     def waitpid(self, pid: int, _options: int) -> tuple[int, int]:
         if self.parent.get(pid) == RUNTIME and self.state.get(pid) == "Z":
@@ -84,14 +91,14 @@ class SimulatedKernel:
                 mock.patch.object(contain, "_kill", self.kill)]
 
 
-def run_contain(kernel: SimulatedKernel) -> contain.Report:
+def run_contain(kernel: SimulatedKernel, timeout_s: float = 2.0) -> contain.Report:
     scope = contain.Scope(runtime_pid=RUNTIME, runtime_sid=SID,
                           keep=frozenset({(TEMPLATE, TEMPLATE)}), dedicated_uid=None)
     patches = kernel.patches()
     for patch in patches:
         patch.start()
     try:
-        return contain.contain(scope, timeout_s=2.0)
+        return contain.contain(scope, timeout_s=timeout_s)
     finally:
         for patch in reversed(patches):
             patch.stop()
@@ -123,6 +130,24 @@ class ReparentingRaceTest(unittest.TestCase):
         run_contain(kernel)
         self.assertEqual(kernel.killed, [GRANDCHILD], "a live orphan outlived containment")
         self.assertEqual(kernel.reaped, [GRANDCHILD])
+
+    def test_a_worker_still_exiting_without_children_does_not_hold_containment(self) -> None:
+        # Its exit may take tens of milliseconds (a large memory map): with no
+        # child left it has nothing to hand over, so nobody waits for it.
+        kernel = SimulatedKernel(move_grandchild_after_first_read=True, worker_stays_exiting=True)
+        report = run_contain(kernel)
+        self.assertEqual(kernel.reaped, [GRANDCHILD])
+        self.assertLessEqual(report.rounds, 3)
+
+    def test_a_worker_still_exiting_with_a_child_is_waited_for(self) -> None:
+        kernel = SimulatedKernel(move_grandchild_after_first_read=True, worker_stays_exiting=True)
+        kernel.parent[GRANDCHILD] = WORKER  # not handed over yet
+        kernel.move_after_first_read = False
+        # The grandchild, a zombie the runtime cannot reap while it is the
+        # worker's, keeps containment going until its deadline.
+        report = run_contain(kernel, timeout_s=0.2)
+        self.assertGreater(report.rounds, 3)
+        self.assertEqual(kernel.reaped, [])
 
     def test_an_empty_tree_takes_two_rounds(self) -> None:
         kernel = SimulatedKernel(move_grandchild_after_first_read=False)
