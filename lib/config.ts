@@ -6,6 +6,7 @@
  */
 
 import { LIMIT_SPECS, limitsToEnv, type ConfigurableLimits } from '../contract/limits';
+import { DEFAULT_EXECUTOR_FUNCTION_NAME } from '../contract/names';
 import { isTenancy, TENANCY_MODES, type AuthMode, type Tenancy } from '../contract/tenant';
 import { TIMING_BUDGET } from '../contract/timing';
 import { LAMBDA_SYNC_REQUEST_LIMIT_BYTES, MAX_REQUEST_BYTES_IN_PROXY_EVENT } from './proxy-event-size';
@@ -219,8 +220,6 @@ const LAMBDA_SYNC_RESPONSE_BYTES = 6 * 1024 * 1024;
 const RESPONSE_BUDGET_BYTES = 5 * 1024 * 1024;
 
 const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
-
-export const DEFAULT_FUNCTION_NAME = 'workflow-python-executor';
 
 /**
  * Reads every key of CONTEXT_SETTINGS through `getContext` (for example
@@ -467,7 +466,7 @@ export function corsOrigins(setting: string): readonly string[] | undefined {
 
 /** The executor function name: `workflow-python-executor`, or `<prefix>-workflow-python-executor`. */
 export function executorFunctionName(config: SecurePythonExecutorConfig): string {
-  return config.namePrefix === '' ? DEFAULT_FUNCTION_NAME : `${config.namePrefix}-${DEFAULT_FUNCTION_NAME}`;
+  return config.namePrefix === '' ? DEFAULT_EXECUTOR_FUNCTION_NAME : `${config.namePrefix}-${DEFAULT_EXECUTOR_FUNCTION_NAME}`;
 }
 
 /** The CloudFormation stack name, distinct per prefix so deployments can coexist. */

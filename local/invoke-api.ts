@@ -13,6 +13,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
+import { LOCAL_REGION } from '../contract';
 import { finishEarly, readBody, sendJson, type ErrorAnswer, type MalformedRequest } from './http-util';
 import { InvocationCancelledError, PoolStoppedError, QueueFullError, TenantIdError, type RuntimePool } from './runtime-pool';
 
@@ -20,7 +21,6 @@ import { InvocationCancelledError, PoolStoppedError, QueueFullError, TenantIdErr
 export const MAX_INVOKE_PAYLOAD_BYTES = 6 * 1024 * 1024;
 export const INVOKE_PATH_PREFIX = '/2015-03-31/functions/';
 export const LOCAL_ACCOUNT_ID = '000000000000';
-export const LOCAL_REGION = 'us-east-1';
 
 export interface InvokeApiOptions {
   readonly functionName: string;
