@@ -8,9 +8,9 @@ import { artifactName, type Artifact, type ArtifactUpload, type ExecutorArtifact
 import type { ArtifactDestination } from './config';
 
 /** Time the executor needs after the script's deadline to encode, upload and answer. */
-export const UPLOAD_MARGIN_SECONDS = 60;
+const UPLOAD_MARGIN_SECONDS = 60;
 
-export function artifactKeyPrefix(requestId: string): string {
+function artifactKeyPrefix(requestId: string): string {
   return `executions/${requestId}/`;
 }
 
@@ -42,14 +42,14 @@ export async function signArtifactUpload(
   return { url: signed.url, fields, keyPrefix };
 }
 
-export interface ArtifactContext {
+interface ArtifactContext {
   readonly destination: ArtifactDestination;
   readonly requestId: string;
   readonly maxArtifacts: number;
   readonly s3?: S3Client;
 }
 
-export interface ResolvedArtifacts {
+interface ResolvedArtifacts {
   readonly artifacts: Artifact[];
   /** Entries that could not be used, for the log; the caller never sees why. */
   readonly skipped: string[];
@@ -86,7 +86,7 @@ function safeContentType(contentType: string): string {
 }
 
 /** `<base>/<requestId>/<name>` with every segment URL-encoded and the sub-folders kept. */
-export function localArtifactUrl(baseUrl: string, requestId: string, name: string): string {
+function localArtifactUrl(baseUrl: string, requestId: string, name: string): string {
   return `${baseUrl}/${encodeURIComponent(requestId)}/${name.split('/').map(encodeURIComponent).join('/')}`;
 }
 

@@ -45,7 +45,7 @@ export interface InvokerConfig {
   readonly sealKey: SealKey | undefined;
 }
 
-export const DEFAULT_ARTIFACT_URL_EXPIRY_SECONDS = 900;
+const DEFAULT_ARTIFACT_URL_EXPIRY_SECONDS = 900;
 /** SigV4 presigned URLs cannot live longer than seven days. */
 const MAX_ARTIFACT_URL_EXPIRY_SECONDS = 604_800;
 

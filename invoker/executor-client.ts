@@ -68,7 +68,7 @@ function errorProperty(error: unknown, key: string): unknown {
 }
 
 /** Maps whatever the SDK threw to the caller-facing outcome; the SDK's own message goes to the log only. */
-export function classifyInvokeError(error: unknown, clientTimeoutMs: number): ExecutorError {
+function classifyInvokeError(error: unknown, clientTimeoutMs: number): ExecutorError {
   const name = String(errorProperty(error, 'name') ?? 'Error');
   const code = errorProperty(error, 'code');
   const metadata = errorProperty(error, '$metadata') as { httpStatusCode?: number } | undefined;
@@ -108,7 +108,7 @@ export function classifyInvokeError(error: unknown, clientTimeoutMs: number): Ex
 }
 
 /** Maps a function error (the executor crashed, timed out or broke Lambda's limits) to the caller-facing outcome. */
-export function classifyFunctionError(functionError: string, payload: unknown): ExecutorError {
+function classifyFunctionError(functionError: string, payload: unknown): ExecutorError {
   const lambdaErrorType = String(errorProperty(payload, 'errorType') ?? '');
   const errorMessage = String(errorProperty(payload, 'errorMessage') ?? '').slice(0, 500);
   const detail = { functionError, lambdaErrorType, lambdaErrorMessage: errorMessage };
@@ -126,7 +126,7 @@ export function classifyFunctionError(functionError: string, payload: unknown): 
 }
 
 /** The executor's answer: its response JSON exactly as sent (opened, when sealed) and that JSON parsed. */
-export interface ExecutorAnswer {
+interface ExecutorAnswer {
   readonly text: string;
   readonly payload: unknown;
 }
@@ -137,7 +137,7 @@ export interface ExecutorAnswer {
  * invocation from the Runtime API and answered it; by the second attempt the
  * executor has contained that script, so a second failure is not retried.
  */
-export const SEALED_ATTEMPTS = 2;
+const SEALED_ATTEMPTS = 2;
 
 async function send(client: LambdaClient, config: InvokerConfig, payload: string, tenantId: string | undefined): Promise<InvokeCommandOutput> {
   try {

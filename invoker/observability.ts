@@ -37,7 +37,7 @@ export function isDebugLogging(logger: Logger): boolean {
   return logger.getLevelName() === 'DEBUG' || logger.getLevelName() === 'TRACE';
 }
 
-export interface RequestRecord {
+interface RequestRecord {
   readonly requestId: string;
   /** The effective tenant id (a hash of the caller, then the X-Tenant-Id header); null before it was known. Never the caller's ARN. */
   readonly tenantId: string | null;

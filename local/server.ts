@@ -40,10 +40,10 @@ import { bundlePlayground, type PlaygroundAssets } from './playground/bundle';
 import { RuntimePool, type PoolHealth } from './runtime-pool';
 
 /** The local server's own status route: runtime states without calling the executor. */
-export const LOCAL_STATUS_PATH = '/local/status';
+const LOCAL_STATUS_PATH = '/local/status';
 const INVOKER_FUNCTION_NAME = 'workflow-python-invoker';
 
-export interface LocalServerOptions {
+interface LocalServerOptions {
   readonly config: LocalConfig;
   readonly repoRoot: string;
   /** Absolute path of the Python interpreter (resolved from SANDBOX_PYTHON). */
