@@ -185,6 +185,10 @@ describe('presigned GET URLs for returned artifacts', () => {
   });
 });
 
+it('refuses to build an invoker that sends artifacts to S3 without an S3 client', () => {
+  expect(() => invokerFor(env)).toThrow('createInvoker needs an S3 client when artifacts go to S3 (ARTIFACT_BUCKET).');
+});
+
 describe('without credentials to sign with', () => {
   it('answers 500 with a sentence and does not invoke the executor', async () => {
     // As the SDK's default chain ends when no source has credentials.
