@@ -11,3 +11,4 @@ export * from './tenant';
 export * from './seal';
 export * from './timing';
 export * from './openapi';
+export * from './names';

@@ -5,12 +5,12 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { artifactName, type Artifact, type ArtifactUpload, type ExecutorArtifact } from '../contract';
-import type { ArtifactStore } from './config';
+import type { ArtifactDestination } from './config';
 
 /** Time the executor needs after the script's deadline to encode, upload and answer. */
-export const UPLOAD_MARGIN_SECONDS = 60;
+const UPLOAD_MARGIN_SECONDS = 60;
 
-export function artifactKeyPrefix(requestId: string): string {
+function artifactKeyPrefix(requestId: string): string {
   return `executions/${requestId}/`;
 }
 
@@ -42,14 +42,14 @@ export async function signArtifactUpload(
   return { url: signed.url, fields, keyPrefix };
 }
 
-export interface ArtifactContext {
-  readonly store: ArtifactStore;
+interface ArtifactContext {
+  readonly destination: ArtifactDestination;
   readonly requestId: string;
   readonly maxArtifacts: number;
   readonly s3?: S3Client;
 }
 
-export interface ResolvedArtifacts {
+interface ResolvedArtifacts {
   readonly artifacts: Artifact[];
   /** Entries that could not be used, for the log; the caller never sees why. */
   readonly skipped: string[];
@@ -86,7 +86,7 @@ function safeContentType(contentType: string): string {
 }
 
 /** `<base>/<requestId>/<name>` with every segment URL-encoded and the sub-folders kept. */
-export function localArtifactUrl(baseUrl: string, requestId: string, name: string): string {
+function localArtifactUrl(baseUrl: string, requestId: string, name: string): string {
   return `${baseUrl}/${encodeURIComponent(requestId)}/${name.split('/').map(encodeURIComponent).join('/')}`;
 }
 
@@ -95,14 +95,14 @@ export function localArtifactUrl(baseUrl: string, requestId: string, name: strin
  * through its presigned S3 URL. Undefined when they cannot be had in time or
  * are larger than `maxBytes`; the caller still has the URL.
  */
-export async function artifactBytes(store: ArtifactStore, requestId: string, artifact: Artifact, maxBytes: number): Promise<Buffer | undefined> {
+export async function artifactBytes(destination: ArtifactDestination, requestId: string, artifact: Artifact, maxBytes: number): Promise<Buffer | undefined> {
   if (artifact.size > maxBytes) return undefined;
   if (artifact.contentBase64 !== undefined) return Buffer.from(artifact.contentBase64, 'base64');
   try {
-    if (store.kind === 'local') {
-      return await fs.readFile(path.join(store.dir, requestId, storedArtifactFileName(artifact.name)));
+    if (destination.kind === 'local') {
+      return await fs.readFile(path.join(destination.dir, requestId, storedArtifactFileName(artifact.name)));
     }
-    if (store.kind === 's3' && artifact.url !== null) {
+    if (destination.kind === 's3' && artifact.url !== null) {
       const response = await fetch(artifact.url, { signal: AbortSignal.timeout(5000) });
       if (!response.ok) return undefined;
       const bytes = Buffer.from(await response.arrayBuffer());
@@ -118,7 +118,7 @@ export async function artifactBytes(store: ArtifactStore, requestId: string, art
  * Turns the executor's artifact list into what the caller sees: S3 keys
  * become short-lived GET URLs (only keys under this execution's prefix are
  * signed), inline bytes are written to the local artifact folder and served
- * by URL, or stay inline when no store is configured.
+ * by URL, or stay inline when they have no destination.
  */
 export async function resolveArtifacts(raw: unknown, context: ArtifactContext): Promise<ResolvedArtifacts> {
   const artifacts: Artifact[] = [];
@@ -148,9 +148,9 @@ export async function resolveArtifacts(raw: unknown, context: ArtifactContext): 
     const contentType = safeContentType(entry.contentType);
 
     if (entry.key !== undefined) {
-      const store = context.store;
-      if (store.kind !== 's3' || context.s3 === undefined) {
-        skipped.push(`${name}: S3 key without an S3 store`);
+      const { destination } = context;
+      if (destination.kind !== 's3' || context.s3 === undefined) {
+        skipped.push(`${name}: S3 key without an S3 destination`);
         continue;
       }
       // Signing a key other than this execution's own name for the file would hand out other executions' files.
@@ -158,8 +158,8 @@ export async function resolveArtifacts(raw: unknown, context: ArtifactContext): 
         skipped.push(`${name}: key is not ${prefix}<name>`);
         continue;
       }
-      const url = await getSignedUrl(context.s3, new GetObjectCommand({ Bucket: store.bucket, Key: entry.key }), {
-        expiresIn: store.urlExpirySeconds,
+      const url = await getSignedUrl(context.s3, new GetObjectCommand({ Bucket: destination.bucket, Key: entry.key }), {
+        expiresIn: destination.urlExpirySeconds,
       });
       artifacts.push({ name, contentType, size: entry.size, url });
       continue;
@@ -167,12 +167,12 @@ export async function resolveArtifacts(raw: unknown, context: ArtifactContext): 
 
     if (entry.contentBase64 !== undefined) {
       const bytes = Buffer.from(entry.contentBase64, 'base64');
-      if (context.store.kind === 'local') {
-        const dir = path.join(context.store.dir, context.requestId);
+      if (context.destination.kind === 'local') {
+        const dir = path.join(context.destination.dir, context.requestId);
         await fs.mkdir(dir, { recursive: true, mode: 0o700 });
         // 'wx': never follow or replace something that is already there.
         await fs.writeFile(path.join(dir, storedArtifactFileName(name)), bytes, { flag: 'wx', mode: 0o600 });
-        artifacts.push({ name, contentType, size: bytes.length, url: localArtifactUrl(context.store.baseUrl, context.requestId, name) });
+        artifacts.push({ name, contentType, size: bytes.length, url: localArtifactUrl(context.destination.baseUrl, context.requestId, name) });
       } else {
         artifacts.push({ name, contentType, size: bytes.length, url: null, contentBase64: entry.contentBase64 });
       }

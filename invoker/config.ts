@@ -11,8 +11,8 @@ import {
   type Tenancy,
 } from '../contract';
 
-/** Where artifacts go: S3 (cloud), a folder served by the local server, or inline in the response. */
-export type ArtifactStore =
+/** Where the invoker puts artifacts: S3 (cloud), a folder served by the local server, or inline in the response. */
+export type ArtifactDestination =
   | { readonly kind: 's3'; readonly bucket: string; readonly urlExpirySeconds: number }
   | { readonly kind: 'local'; readonly dir: string; readonly baseUrl: string }
   | { readonly kind: 'inline' };
@@ -27,10 +27,10 @@ export interface InvokerConfig {
   /**
    * Local mode: the access key id to sign with (LAMBDA_ENDPOINT_ACCESS_KEY_ID),
    * the local server's LOCAL_TOKEN when it has one, which its Invoke API
-   * requires of every caller, this invoker included. Default `local`.
+   * requires of every caller, this invoker included. Undefined: `local`.
    */
-  readonly lambdaEndpointAccessKeyId: string;
-  readonly artifacts: ArtifactStore;
+  readonly lambdaEndpointAccessKeyId: string | undefined;
+  readonly artifacts: ArtifactDestination;
   /** null: no CORS headers at all. ['*'] or a list of exact origins otherwise. */
   readonly corsAllowOrigins: readonly string[] | null;
   /** Whether each invocation carries the caller's tenant id (the executor's tenant isolation mode). */
@@ -45,7 +45,7 @@ export interface InvokerConfig {
   readonly sealKey: SealKey | undefined;
 }
 
-export const DEFAULT_ARTIFACT_URL_EXPIRY_SECONDS = 900;
+const DEFAULT_ARTIFACT_URL_EXPIRY_SECONDS = 900;
 /** SigV4 presigned URLs cannot live longer than seven days. */
 const MAX_ARTIFACT_URL_EXPIRY_SECONDS = 604_800;
 
@@ -102,11 +102,11 @@ function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: 
 }
 
 /**
- * Reads the invoker's configuration once, at module load. Throws
+ * Reads the invoker's configuration from `env`, once. Throws
  * {@link ConfigError} with a sentence naming the variable, because a
  * misconfigured invoker must refuse every request rather than half work.
  */
-export function readInvokerConfig(env: NodeJS.ProcessEnv = process.env): InvokerConfig {
+export function readInvokerConfig(env: NodeJS.ProcessEnv): InvokerConfig {
   const limits = readContractLimits(env);
 
   const executorFunctionName = env.EXECUTOR_FUNCTION_NAME?.trim();
@@ -128,7 +128,7 @@ export function readInvokerConfig(env: NodeJS.ProcessEnv = process.env): Invoker
 
   const lambdaEndpoint = env.LAMBDA_ENDPOINT?.trim() ? httpUrl('LAMBDA_ENDPOINT', env.LAMBDA_ENDPOINT.trim()) : undefined;
 
-  let artifacts: ArtifactStore;
+  let artifacts: ArtifactDestination;
   const bucket = env.ARTIFACT_BUCKET?.trim();
   const localDir = env.LOCAL_ARTIFACT_DIR?.trim();
   if (bucket && localDir) {
@@ -160,7 +160,7 @@ export function readInvokerConfig(env: NodeJS.ProcessEnv = process.env): Invoker
     executorFunctionName,
     clientTimeoutMs,
     lambdaEndpoint,
-    lambdaEndpointAccessKeyId: env.LAMBDA_ENDPOINT_ACCESS_KEY_ID || 'local',
+    lambdaEndpointAccessKeyId: env.LAMBDA_ENDPOINT_ACCESS_KEY_ID || undefined,
     artifacts,
     corsAllowOrigins: corsOrigins(env.CORS_ALLOW_ORIGIN),
     tenancy: oneOf(env, 'TENANCY', TENANCY_MODES, 'perTenant', "the executor's tenant isolation mode"),

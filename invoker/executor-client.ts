@@ -1,7 +1,7 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
 import { InvokeCommand, LambdaClient, type InvokeCommandOutput } from '@aws-sdk/client-lambda';
-import { ExecutorError, messages, openAnswer, seal, statusForErrorType, type ErrorType, type SealKey } from '../contract';
+import { ExecutorError, LOCAL_REGION, messages, openAnswer, seal, statusForErrorType, type ErrorType, type SealKey } from '../contract';
 import type { InvokerConfig } from './config';
-import { logger } from './observability';
 
 /** Lambda's own error types in an invocation payload that mean the executor environment ran out of time or died. */
 const TIMED_OUT_FUNCTION_ERRORS = new Set(['Sandbox.Timedout', 'Function.TimedOut']);
@@ -21,13 +21,15 @@ const NO_CAPACITY_ERRORS = new Set([
 
 const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
 
-/** The secret of the local endpoint's credentials: it checks the access key id only; never used against AWS. */
+/** The local endpoint's credentials when it has no token: it checks the access key id only; never used against AWS. */
+const LOCAL_ACCESS_KEY_ID = 'local';
 const LOCAL_SECRET_ACCESS_KEY = 'local';
-const LOCAL_REGION = 'us-east-1';
 
 /**
- * The one Lambda client of the invoker, created at module scope so that its
- * connections are reused across invocations.
+ * The one Lambda client of an invoker, created once per execution
+ * environment so that its connections are reused across invocations. Against
+ * a local endpoint every setting the SDK would otherwise look up (region,
+ * credentials) is given here, so it never reads a profile or reaches AWS.
  *
  * maxAttempts is 1: a retried RequestResponse invocation would run the script
  * again and, with executions of up to the maximum timeout, outlast API
@@ -45,8 +47,8 @@ export function createLambdaClient(config: InvokerConfig): LambdaClient {
     ...(local
       ? {
           endpoint: config.lambdaEndpoint,
-          credentials: { accessKeyId: config.lambdaEndpointAccessKeyId, secretAccessKey: LOCAL_SECRET_ACCESS_KEY },
-          region: process.env.AWS_REGION ?? LOCAL_REGION,
+          credentials: { accessKeyId: config.lambdaEndpointAccessKeyId ?? LOCAL_ACCESS_KEY_ID, secretAccessKey: LOCAL_SECRET_ACCESS_KEY },
+          region: LOCAL_REGION,
         }
       : {}),
   });
@@ -66,7 +68,7 @@ function errorProperty(error: unknown, key: string): unknown {
 }
 
 /** Maps whatever the SDK threw to the caller-facing outcome; the SDK's own message goes to the log only. */
-export function classifyInvokeError(error: unknown, clientTimeoutMs: number): ExecutorError {
+function classifyInvokeError(error: unknown, clientTimeoutMs: number): ExecutorError {
   const name = String(errorProperty(error, 'name') ?? 'Error');
   const code = errorProperty(error, 'code');
   const metadata = errorProperty(error, '$metadata') as { httpStatusCode?: number } | undefined;
@@ -106,7 +108,7 @@ export function classifyInvokeError(error: unknown, clientTimeoutMs: number): Ex
 }
 
 /** Maps a function error (the executor crashed, timed out or broke Lambda's limits) to the caller-facing outcome. */
-export function classifyFunctionError(functionError: string, payload: unknown): ExecutorError {
+function classifyFunctionError(functionError: string, payload: unknown): ExecutorError {
   const lambdaErrorType = String(errorProperty(payload, 'errorType') ?? '');
   const errorMessage = String(errorProperty(payload, 'errorMessage') ?? '').slice(0, 500);
   const detail = { functionError, lambdaErrorType, lambdaErrorMessage: errorMessage };
@@ -124,7 +126,7 @@ export function classifyFunctionError(functionError: string, payload: unknown): 
 }
 
 /** The executor's answer: its response JSON exactly as sent (opened, when sealed) and that JSON parsed. */
-export interface ExecutorAnswer {
+interface ExecutorAnswer {
   readonly text: string;
   readonly payload: unknown;
 }
@@ -135,7 +137,7 @@ export interface ExecutorAnswer {
  * invocation from the Runtime API and answered it; by the second attempt the
  * executor has contained that script, so a second failure is not retried.
  */
-export const SEALED_ATTEMPTS = 2;
+const SEALED_ATTEMPTS = 2;
 
 async function send(client: LambdaClient, config: InvokerConfig, payload: string, tenantId: string | undefined): Promise<InvokeCommandOutput> {
   try {
@@ -180,7 +182,14 @@ function answerOf(functionError: string | undefined, payload: Uint8Array): Execu
  * still classified as such: Lambda reports it, it carries no result, and it
  * fails the request exactly as it would unsealed.
  */
-async function invokeSealed(client: LambdaClient, config: InvokerConfig, key: SealKey, event: string, tenantId: string | undefined): Promise<ExecutorAnswer> {
+async function invokeSealed(
+  client: LambdaClient,
+  config: InvokerConfig,
+  key: SealKey,
+  event: string,
+  tenantId: string | undefined,
+  logger: Logger,
+): Promise<ExecutorAnswer> {
   for (let attempt = 1; ; attempt += 1) {
     const sealed = seal(event, key);
     const output = await send(client, config, sealed.body, tenantId);
@@ -210,15 +219,17 @@ async function invokeSealed(client: LambdaClient, config: InvokerConfig, key: Se
  * Lambda as TenantId (header X-Amz-Tenant-Id), so the invocation runs only in
  * an execution environment of that tenant; undefined sends none, as a
  * shared-tenancy function requires. Everything that is not a parseable answer
- * of the function itself becomes an {@link ExecutorError}.
+ * of the function itself becomes an {@link ExecutorError}; `logger` hears of
+ * answers that failed their integrity check.
  */
 export async function invokeExecutor(
   client: LambdaClient,
   config: InvokerConfig,
   event: string,
   tenantId: string | undefined,
+  logger: Logger,
 ): Promise<ExecutorAnswer> {
-  if (config.sealKey !== undefined) return invokeSealed(client, config, config.sealKey, event, tenantId);
+  if (config.sealKey !== undefined) return invokeSealed(client, config, config.sealKey, event, tenantId, logger);
   const output = await send(client, config, event, tenantId);
   return answerOf(output.FunctionError, output.Payload ?? new Uint8Array());
 }

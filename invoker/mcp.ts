@@ -27,7 +27,7 @@ import {
  * `McpServer` would want zod shapes and answer with zod's messages.
  */
 
-export const MCP_SERVER_NAME = 'secure-python-executor';
+const MCP_SERVER_NAME = 'secure-python-executor';
 
 /** What the tools need from the invoker: one execution, and the health report. */
 export interface McpBackend {
@@ -39,7 +39,7 @@ export interface McpBackend {
   health(): Promise<{ readonly status: number; readonly body: unknown }>;
 }
 
-export interface McpReply {
+interface McpReply {
   readonly status: number;
   readonly headers: Record<string, string>;
   readonly body: string;

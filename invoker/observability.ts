@@ -1,27 +1,43 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import type { LogLevel } from '@aws-lambda-powertools/logger/types';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { ErrorType } from '../contract';
 
-const SERVICE_NAME = process.env.POWERTOOLS_SERVICE_NAME ?? 'secure-python-executor-invoker';
+export interface ObservabilityOptions {
+  /** The `service` of every log line and metric. @default 'secure-python-executor-invoker' */
+  readonly serviceName?: string;
+  /** @default 'SecurePythonExecutor' */
+  readonly metricsNamespace?: string;
+  /** @default POWERTOOLS_LOG_LEVEL as Powertools reads it, else INFO */
+  readonly logLevel?: LogLevel;
+  /**
+   * false: no EMF lines at all (the local server has no CloudWatch to read
+   * them). When true, Powertools still honours POWERTOOLS_METRICS_DISABLED.
+   * @default true
+   */
+  readonly metrics?: boolean;
+}
 
-/** The one logger of the invoker. Level from POWERTOOLS_LOG_LEVEL (INFO by default). */
-export const logger = new Logger({ serviceName: SERVICE_NAME });
+/** The one logger of an invoker and its metrics buffer, flushed once per request as one EMF line. */
+export interface Observability {
+  readonly logger: Logger;
+  /** Undefined: metrics are off. */
+  readonly metrics: Metrics | undefined;
+}
 
-/**
- * The one metrics buffer of the invoker, flushed once per request as one EMF
- * line. POWERTOOLS_METRICS_DISABLED=true (the local server sets it) turns the
- * EMF lines off without touching the code path.
- */
-export const metrics = new Metrics({
-  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'SecurePythonExecutor',
-  serviceName: SERVICE_NAME,
-});
+export function createObservability(options: ObservabilityOptions = {}): Observability {
+  const serviceName = options.serviceName ?? 'secure-python-executor-invoker';
+  return {
+    logger: new Logger({ serviceName, logLevel: options.logLevel }),
+    metrics: options.metrics === false ? undefined : new Metrics({ namespace: options.metricsNamespace ?? 'SecurePythonExecutor', serviceName }),
+  };
+}
 
-export function isDebugLogging(): boolean {
+export function isDebugLogging(logger: Logger): boolean {
   return logger.getLevelName() === 'DEBUG' || logger.getLevelName() === 'TRACE';
 }
 
-export interface RequestRecord {
+interface RequestRecord {
   readonly requestId: string;
   /** The effective tenant id (a hash of the caller, then the X-Tenant-Id header); null before it was known. Never the caller's ARN. */
   readonly tenantId: string | null;
@@ -47,12 +63,16 @@ export interface RequestRecord {
  * POST /execute: health checks and probes of unknown routes would otherwise
  * drown the execution numbers.
  */
-export function recordRequest(record: RequestRecord, debugPayload?: Readonly<Record<string, unknown>>): void {
+export function recordRequest(
+  { logger, metrics }: Observability,
+  record: RequestRecord,
+  debugPayload?: Readonly<Record<string, unknown>>,
+): void {
   const level = record.status >= 500 ? 'error' : record.fault ? 'warn' : 'info';
   // The bodies hold the script and its output: only with debug logging on, and still in the one line.
-  logger[level]('request', { ...record, ...(debugPayload !== undefined && isDebugLogging() ? debugPayload : {}) });
+  logger[level]('request', { ...record, ...(debugPayload !== undefined && isDebugLogging(logger) ? debugPayload : {}) });
 
-  if (record.route !== '/execute' || record.method !== 'POST') return;
+  if (metrics === undefined || record.route !== '/execute' || record.method !== 'POST') return;
   metrics.addMetric('Executions', MetricUnit.Count, 1);
   metrics.addMetric('LatencyMs', MetricUnit.Milliseconds, record.totalMs);
   if (record.durationMs > 0) metrics.addMetric('WorkerDurationMs', MetricUnit.Milliseconds, record.durationMs);

@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { ExecutorError, isErrorType, messages, statusForErrorType, type ExecuteResponse, type JsonValue } from '../contract';
 import { jsonMemberTexts } from './json-members';
 
-export interface ExecutorOutcome {
+interface ExecutorOutcome {
   /** The response with every key, artifacts still empty. */
   readonly response: ExecuteResponse;
   /** The executor's artifact entries, resolved separately (signing, local files). */

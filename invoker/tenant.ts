@@ -24,7 +24,7 @@ const CALLER_FIELD: Readonly<Record<AuthMode, 'userArn' | 'apiKeyId'>> = { iam: 
  * ARN with SigV4, the API key's id (never its value) with API keys. Nothing a
  * caller sends in the request itself takes part.
  */
-export function callerIdentity(event: Pick<APIGatewayProxyEvent, 'requestContext'>, authMode: AuthMode): string {
+function callerIdentity(event: Pick<APIGatewayProxyEvent, 'requestContext'>, authMode: AuthMode): string {
   const field = CALLER_FIELD[authMode];
   const value: unknown = event.requestContext?.identity?.[field];
   if (typeof value !== 'string' || value === '') {

@@ -7,7 +7,7 @@ import { IConstruct } from 'constructs';
  * Metadata (cfn-lint reads `Metadata.cfn-lint.config.ignore_checks`), with the
  * reason beside it, so scripts/cfn-lint.sh can fail on every other warning.
  */
-export function acknowledgeCfnLint(resource: CfnResource, ruleId: string, reason: string): void {
+function acknowledgeCfnLint(resource: CfnResource, ruleId: string, reason: string): void {
   const existing = (resource.getMetadata('cfn-lint') ?? { config: { ignore_checks: [], ignore_reasons: {} } }) as {
     config: { ignore_checks: string[]; ignore_reasons: Record<string, string> };
   };

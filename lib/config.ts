@@ -6,6 +6,7 @@
  */
 
 import { LIMIT_SPECS, limitsToEnv, type ConfigurableLimits } from '../contract/limits';
+import { DEFAULT_EXECUTOR_FUNCTION_NAME } from '../contract/names';
 import { isTenancy, TENANCY_MODES, type AuthMode, type Tenancy } from '../contract/tenant';
 import { TIMING_BUDGET } from '../contract/timing';
 import { LAMBDA_SYNC_REQUEST_LIMIT_BYTES, MAX_REQUEST_BYTES_IN_PROXY_EVENT } from './proxy-event-size';
@@ -178,8 +179,6 @@ const RESPONSE_BUDGET_BYTES = 5 * 1024 * 1024;
 
 const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
-export const DEFAULT_FUNCTION_NAME = 'workflow-python-executor';
-
 const PYTHON_MODULE_NAME = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$/;
 
 /**
@@ -215,7 +214,7 @@ export const CONTEXT_SETTINGS: readonly ContextSetting[] = [
     check: (value: string) => value !== '' && !/^[a-z0-9](?:[a-z0-9-]{0,18}[a-z0-9])?$/.test(value)
       ? `namePrefix ('${value}') must be 1 to 20 lowercase letters, digits or inner hyphens, because it becomes part of the function, stack and log group names: use something like -c namePrefix=dev.`
       : undefined,
-    description: `Prefix for the stack and function names (\`dev\` gives \`dev-${DEFAULT_FUNCTION_NAME}\`), so two deployments can share an account and region.`,
+    description: `Prefix for the stack and function names (\`dev\` gives \`dev-${DEFAULT_EXECUTOR_FUNCTION_NAME}\`), so two deployments can share an account and region.`,
   },
   { key: 'artifactRetentionDays', kind: 'integer', defaultValue: 1, min: 1, max: 3650, unit: 'days', description: 'Days before artifacts are deleted from the bucket.' },
   {
@@ -476,7 +475,7 @@ export function corsOrigins(setting: string): readonly string[] | undefined {
 
 /** The executor function name: `workflow-python-executor`, or `<prefix>-workflow-python-executor`. */
 export function executorFunctionName(config: SecurePythonExecutorConfig): string {
-  return config.namePrefix === '' ? DEFAULT_FUNCTION_NAME : `${config.namePrefix}-${DEFAULT_FUNCTION_NAME}`;
+  return config.namePrefix === '' ? DEFAULT_EXECUTOR_FUNCTION_NAME : `${config.namePrefix}-${DEFAULT_EXECUTOR_FUNCTION_NAME}`;
 }
 
 /** The CloudFormation stack name, distinct per prefix so deployments can coexist. */

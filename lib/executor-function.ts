@@ -23,7 +23,7 @@ export const LAMBDA_VPC_ENI_ACTIONS = [
   'ec2:UnassignPrivateIpAddresses',
 ];
 
-export const DEFAULT_RUNTIME_IMAGE_DIRECTORY = path.join(__dirname, '..', 'runtime-image');
+const DEFAULT_RUNTIME_IMAGE_DIRECTORY = path.join(__dirname, '..', 'runtime-image');
 
 export interface ExecutorFunctionProps {
   readonly functionName: string;

@@ -14,7 +14,7 @@ import { errorResponse, messages, STATUS_BY_ERROR_TYPE, type ErrorType } from '.
  * responseTemplates: "simple variable substitution" only), so each body is
  * fixed JSON with one substitution, the request id.
  */
-export interface GatewayResponseSpec {
+interface GatewayResponseSpec {
   readonly type: apigw.ResponseType;
   /** undefined: the status of the response it replaces (DEFAULT_4XX/5XX). */
   readonly statusCode?: number;
@@ -58,7 +58,7 @@ export function gatewayResponseSpecs(limits: { readonly maxRequestBytes: number;
 }
 
 /** The response body template: the contract's error response, with API Gateway's request id. */
-export function gatewayResponseTemplate(spec: GatewayResponseSpec): string {
+function gatewayResponseTemplate(spec: GatewayResponseSpec): string {
   return JSON.stringify(errorResponse(spec.errorType, spec.error, REQUEST_ID_VARIABLE));
 }
 

@@ -4,23 +4,23 @@ import { Construct } from 'constructs';
 import { RolePathAspect } from './iam-scope';
 
 /** The issuer of the tokens GitHub Actions hands to jobs with `id-token: write`. */
-export const GITHUB_OIDC_ISSUER_HOST = 'token.actions.githubusercontent.com';
+const GITHUB_OIDC_ISSUER_HOST = 'token.actions.githubusercontent.com';
 
 /** The audience aws-actions/configure-aws-credentials asks GitHub to put in the token. */
-export const GITHUB_OIDC_AUDIENCE = 'sts.amazonaws.com';
+const GITHUB_OIDC_AUDIENCE = 'sts.amazonaws.com';
 
 /** The qualifier `cdk bootstrap` uses unless told otherwise. */
-export const DEFAULT_BOOTSTRAP_QUALIFIER = 'hnb659fds';
+const DEFAULT_BOOTSTRAP_QUALIFIER = 'hnb659fds';
 
 /**
  * The roles a CDK v2 bootstrap creates that the CLI assumes during `cdk deploy`.
  * The CloudFormation execution role is left out on purpose: only CloudFormation
  * may assume it, the deploy role passes it along.
  */
-export const CDK_BOOTSTRAP_ROLE_KINDS = ['deploy-role', 'file-publishing-role', 'image-publishing-role', 'lookup-role'] as const;
+const CDK_BOOTSTRAP_ROLE_KINDS = ['deploy-role', 'file-publishing-role', 'image-publishing-role', 'lookup-role'] as const;
 
 /** Context keys read by {@link addGithubDeployRoleStack}; pass them with `-c key=value`. */
-export const GITHUB_DEPLOY_CONTEXT = {
+const GITHUB_DEPLOY_CONTEXT = {
   /** `true` asks for the stack even before owner and repo are given (so synth can say what is missing). */
   request: 'githubDeployRole',
   owner: 'githubOwner',
@@ -32,7 +32,7 @@ export const GITHUB_DEPLOY_CONTEXT = {
   bootstrapQualifier: '@aws-cdk/core:bootstrapQualifier',
 } as const;
 
-export const GITHUB_DEPLOY_ROLE_STACK_ID = 'GithubDeployRoleStack';
+const GITHUB_DEPLOY_ROLE_STACK_ID = 'GithubDeployRoleStack';
 
 /** A configuration mistake in the GitHub deploy role stack, reported at synth. */
 export class GithubDeployRoleConfigError extends Error {
@@ -84,7 +84,7 @@ const QUALIFIER_PATTERN = /^[A-Za-z0-9_-]{1,10}$/;
 const OIDC_PROVIDER_ARN_PATTERN = /^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/token\.actions\.githubusercontent\.com$/;
 
 /** The `sub` claim GitHub puts in the token of a job that declares `environment: <name>`. */
-export function githubEnvironmentSubject(owner: string, repo: string, environment: string): string {
+function githubEnvironmentSubject(owner: string, repo: string, environment: string): string {
   return `repo:${owner}/${repo}:environment:${environment}`;
 }
 

@@ -9,10 +9,7 @@ import { IConstruct } from 'constructs';
  * deploy can neither touch a role outside the product nor make a new one
  * elsewhere.
  */
-export const IAM_ROLE_PATH = '/secure-python-executor/';
-
-/** The name the README gives the permissions boundary policy (scripts/iam/permissions-boundary.json). */
-export const DEFAULT_PERMISSIONS_BOUNDARY_POLICY_NAME = 'secure-python-executor-boundary';
+const IAM_ROLE_PATH = '/secure-python-executor/';
 
 /**
  * Puts every role of a stack under {@link IAM_ROLE_PATH}, including the roles

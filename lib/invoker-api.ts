@@ -17,14 +17,14 @@ import { corsOrigins, limitsToEnvironment, SecurePythonExecutorConfig } from './
 import { addGatewayResponses, gatewayResponseSpecs } from './gateway-responses';
 
 const REPOSITORY_ROOT = path.join(__dirname, '..');
-export const DEFAULT_INVOKER_ENTRY = path.join(REPOSITORY_ROOT, 'invoker', 'handler.ts');
-export const API_STAGE_NAME = 'v1';
+const DEFAULT_INVOKER_ENTRY = path.join(REPOSITORY_ROOT, 'invoker', 'handler.ts');
+const API_STAGE_NAME = 'v1';
 
 const { clientWaitBeyondExecutorMs, invokerWorkMs, invokerTimeoutMarginMs } = TIMING_BUDGET;
 /** Lambda's largest function timeout (15 minutes). */
 export const LAMBDA_MAX_TIMEOUT_SECONDS = 900;
 
-export interface InvokerTimeouts {
+interface InvokerTimeouts {
   /** How long the invoker's Lambda client waits for the executor. */
   readonly clientTimeoutMs: number;
   /** The invoker function's own timeout. */

@@ -18,8 +18,8 @@ export interface IsolatedNetworkProps {
 }
 
 /** Route 53 Resolver DNS Firewall rule priorities: lower is evaluated first. */
-export const DNS_ALLOW_RULE_PRIORITY = 100;
-export const DNS_BLOCK_RULE_PRIORITY = 200;
+const DNS_ALLOW_RULE_PRIORITY = 100;
+const DNS_BLOCK_RULE_PRIORITY = 200;
 
 /**
  * A VPC from which the executor can reach exactly one thing: this stack's

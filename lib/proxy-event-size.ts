@@ -24,16 +24,16 @@
 export const LAMBDA_SYNC_REQUEST_LIMIT_BYTES = 6_291_456;
 
 /** The longest JSON escape of one byte (`\u0001` for U+0001). */
-export const JSON_ESCAPE_MAX_BYTES_PER_BYTE = 6;
+const JSON_ESCAPE_MAX_BYTES_PER_BYTE = 6;
 
 /** API Gateway REST API quota: total size of the request line and header values. */
 export const REQUEST_LINE_AND_HEADERS_MAX_BYTES = 10_240;
 
 /** How often a request-line or header byte can appear in the proxy event. */
-export const PROXY_EVENT_MAX_REPEATS = 4;
+const PROXY_EVENT_MAX_REPEATS = 4;
 
 /** Request context, identity and the event's own keys, generously rounded up. */
-export const PROXY_EVENT_FIXED_BYTES = 4_096;
+const PROXY_EVENT_FIXED_BYTES = 4_096;
 
 /** The largest proxy event a body of `bodyBytes` bytes can produce. */
 export function worstCaseProxyEventBytes(bodyBytes: number): number {

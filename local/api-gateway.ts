@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 
-export const LOCAL_STAGE = 'local';
+const LOCAL_STAGE = 'local';
 /**
  * The one caller of the local API, as API Gateway's IAM auth would name it:
  * whoever holds LOCAL_TOKEN (or reaches loopback) is this caller, and
@@ -19,7 +19,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 /** The API's resources; any other path reaches the handler as the catch-all resource. */
 const RESOURCES = new Set(['/execute', '/healthz']);
 
-export interface ProxyEventInput {
+interface ProxyEventInput {
   readonly req: IncomingMessage;
   readonly path: string;
   readonly query: URLSearchParams;

@@ -17,14 +17,14 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { isLoopbackHost } from './config';
 
-export type AccessKind = 'static' | 'artifact' | 'api' | 'invoke';
+type AccessKind = 'static' | 'artifact' | 'api' | 'invoke';
 
-export interface AccessDenied {
+interface AccessDenied {
   readonly status: number;
   readonly message: string;
 }
 
-export interface AccessPolicy {
+interface AccessPolicy {
   readonly token: string | undefined;
   /** The bound host; when loopback, Host headers are checked. */
   readonly bindHost: string;

@@ -27,13 +27,13 @@ export function sendJson(
   res.end(text);
 }
 
-export type BodyResult =
+type BodyResult =
   | { readonly kind: 'ok'; readonly body: Buffer }
   | { readonly kind: 'tooLarge'; readonly declaredBytes?: number }
   | { readonly kind: 'timeout' }
   | { readonly kind: 'aborted' };
 
-export interface ReadBodyOptions {
+interface ReadBodyOptions {
   readonly maxBytes: number;
   readonly timeoutMs: number;
 }
@@ -93,9 +93,9 @@ export function readBody(req: IncomingMessage, options: ReadBodyOptions): Promis
 }
 
 /** The most of a refused body that is read and discarded after its early answer. */
-export const MAX_DRAIN_BYTES = 100 * 1024 * 1024;
+const MAX_DRAIN_BYTES = 100 * 1024 * 1024;
 /** The longest a refused body is read and discarded after its early answer. */
-export const MAX_DRAIN_MS = 60_000;
+const MAX_DRAIN_MS = 60_000;
 
 /**
  * After answering before the body was fully read: the client may still be
@@ -147,15 +147,6 @@ export function finishEarly(req: IncomingMessage, res: ServerResponse, idleMs: n
   req.resume();
 }
 
-/** Header value as one string (Node joins repeated headers for most names). */
-export function headerValue(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name.toLowerCase()];
-  if (Array.isArray(value)) {
-    return value.join(', ');
-  }
-  return value;
-}
-
 /** A request Node's HTTP parser refused before any route saw it. */
 export interface MalformedRequest {
   readonly statusCode: number;
@@ -190,7 +181,7 @@ const PARSER_ERRORS: Readonly<Record<string, string>> = {
 };
 
 /** Status and sentence for a parser refusal, as Node's default answer would pick the status. */
-export function describeClientError(error: ParserError, server: Pick<Server, 'headersTimeout' | 'requestTimeout'>): MalformedRequest {
+function describeClientError(error: ParserError, server: Pick<Server, 'headersTimeout' | 'requestTimeout'>): MalformedRequest {
   const head = error.rawPacket?.subarray(0, 8192).toString('latin1') ?? '';
   const target = /^[A-Za-z]+ (\S+) HTTP\//.exec(head)?.[1];
   const withTarget = (answer: Omit<MalformedRequest, 'target'>): MalformedRequest => (target !== undefined ? { ...answer, target } : answer);

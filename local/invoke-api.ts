@@ -13,16 +13,16 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
+import { LOCAL_REGION } from '../contract';
 import { finishEarly, readBody, sendJson, type ErrorAnswer, type MalformedRequest } from './http-util';
 import { InvocationCancelledError, PoolStoppedError, QueueFullError, TenantIdError, type RuntimePool } from './runtime-pool';
 
 /** Lambda's synchronous invocation payload limit. */
-export const MAX_INVOKE_PAYLOAD_BYTES = 6 * 1024 * 1024;
+const MAX_INVOKE_PAYLOAD_BYTES = 6 * 1024 * 1024;
 export const INVOKE_PATH_PREFIX = '/2015-03-31/functions/';
-export const LOCAL_ACCOUNT_ID = '000000000000';
-export const LOCAL_REGION = 'us-east-1';
+const LOCAL_ACCOUNT_ID = '000000000000';
 
-export interface InvokeApiOptions {
+interface InvokeApiOptions {
   readonly functionName: string;
   readonly pool: RuntimePool;
   readonly bodyTimeoutMs: number;

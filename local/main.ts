@@ -6,9 +6,10 @@
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { DEFAULT_EXECUTOR_FUNCTION_NAME, LOCAL_REGION } from '../contract';
 import { ConfigError, isLoopbackHost, loadConfig, type LocalConfig } from './config';
 import { missingPreloadsWarning, preloadsFrom, PRELOADS_FIX, PythonError, resolvePython, type PythonChoice } from './python';
-import { EXECUTOR_FUNCTION_NAME, LocalServer } from './server';
+import { LocalServer } from './server';
 import { leaseUids, UidLeaseError } from './uid-lease';
 
 const REPO_ROOT = resolve(__dirname, '..');
@@ -95,15 +96,15 @@ function banner(config: LocalConfig, server: LocalServer, health: readonly strin
   return [
     '',
     `secure-python-executor local server on ${url}  (playground: open it in a browser)`,
-    `  runtimes:   ${config.sandboxConcurrency} x ${EXECUTOR_FUNCTION_NAME}, function timeout ${config.functionTimeoutS} s, queue ${config.queueLimit} (waiting at most ${config.queueWaitMs} ms)`,
+    `  runtimes:   ${config.sandboxConcurrency} x ${DEFAULT_EXECUTOR_FUNCTION_NAME}, function timeout ${config.functionTimeoutS} s, queue ${config.queueLimit} (waiting at most ${config.queueWaitMs} ms)`,
     `  tenancy:    ${config.tenancy === 'perTenant' ? 'perTenant (each tenant runs only in runtimes of its own; direct invokes need --tenant-id)' : 'shared (any runtime serves anyone)'}`,
     ...health,
     '',
     'Try it:',
     `  curl -s ${url}/execute${auth} -H 'Content-Type: application/json' -d '{"script": "def main(input):\\n    return input * 2", "input": 21}'`,
     `  curl -s ${url}/healthz${auth}`,
-    `  AWS_ACCESS_KEY_ID=${config.localToken !== undefined ? '$LOCAL_TOKEN' : 'local'} AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \\`,
-    `    aws lambda invoke --endpoint-url ${url} --function-name ${EXECUTOR_FUNCTION_NAME} ${config.tenancy === 'perTenant' ? '--tenant-id demo ' : ''}\\`,
+    `  AWS_ACCESS_KEY_ID=${config.localToken !== undefined ? '$LOCAL_TOKEN' : 'local'} AWS_SECRET_ACCESS_KEY=local AWS_REGION=${LOCAL_REGION} \\`,
+    `    aws lambda invoke --endpoint-url ${url} --function-name ${DEFAULT_EXECUTOR_FUNCTION_NAME} ${config.tenancy === 'perTenant' ? '--tenant-id demo ' : ''}\\`,
     `    --cli-binary-format raw-in-base64-out --payload '{"script": "print(6 * 7)"}' --no-cli-pager out.json && cat out.json`,
     '',
     'Press Ctrl+C to stop.',
@@ -133,14 +134,6 @@ async function main(): Promise<void> {
         'Every API call must carry the LOCAL_TOKEN; use this only on a network you trust.',
     );
   }
-
-  // The invoker's AWS SDK must never look for real credentials or reach AWS (or an instance metadata service).
-  for (const name of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_ROLE_ARN']) {
-    delete process.env[name];
-  }
-  process.env.AWS_ACCESS_KEY_ID = 'local';
-  process.env.AWS_SECRET_ACCESS_KEY = 'local';
-  process.env.AWS_EC2_METADATA_DISABLED = 'true';
 
   // As root, workers run as sandbox uids that must be this server's alone (see uid-lease.ts).
   const runAsRoot = typeof process.getuid === 'function' && process.getuid() === 0;

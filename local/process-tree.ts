@@ -69,7 +69,7 @@ export function listProcesses(): ProcessInfo[] {
   return infos;
 }
 
-export interface ProcessFamily {
+interface ProcessFamily {
   /** The runtime's pid; it leads its own session and process group. */
   readonly leaderPid: number;
   /** Sandbox uid whose every process belongs to this runtime, when the server runs as root. */

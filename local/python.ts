@@ -15,7 +15,7 @@ import { join } from 'node:path';
 
 export const MIN_PYTHON = [3, 11] as const;
 /** The executor's preloads unless EXECUTOR_PRELOADS says otherwise (lib/config.ts has the same default). */
-export const DEFAULT_PRELOADS = ['numpy', 'pandas', 'matplotlib'] as const;
+const DEFAULT_PRELOADS = ['numpy', 'pandas', 'matplotlib'] as const;
 /** How to get the preloads, said wherever they are missing. */
 export const PRELOADS_FIX =
   'run `npm run setup-python` (a .venv from runtime-image/requirements.txt), or on Debian/Ubuntu `apt-get install python3-numpy python3-pandas python3-matplotlib` and SANDBOX_PYTHON=/usr/bin/python3';
@@ -45,7 +45,7 @@ interface Probe {
 }
 
 /** The candidates searched when SANDBOX_PYTHON is not set, best first. */
-export function candidates(repoRoot: string): string[] {
+function candidates(repoRoot: string): string[] {
   return [join(repoRoot, '.venv', 'bin', 'python'), 'python3.12', 'python3', '/usr/bin/python3'];
 }
 
@@ -97,7 +97,7 @@ function probe(command: string, preloads: readonly string[]): Probe | string {
   return parsed;
 }
 
-export interface ResolveOptions {
+interface ResolveOptions {
   readonly repoRoot: string;
   /** SANDBOX_PYTHON, when set and not empty. */
   readonly sandboxPython?: string;

@@ -36,7 +36,7 @@ import { answerMalformedRequests, readBody, sendJson } from './http-util';
 import { removeRuntimeStateDirs } from './state-dirs';
 
 /** Lambda's synchronous response payload limit (the RIE's MaxPayloadSize). */
-export const MAX_RUNTIME_RESPONSE_BYTES = 6 * 1024 * 1024 + 100;
+const MAX_RUNTIME_RESPONSE_BYTES = 6 * 1024 * 1024 + 100;
 /** Log tail returned with `LogType: Tail`, as Lambda does (last 4 KB). */
 const LOG_TAIL_BYTES = 4096;
 const RUNTIME_API_BODY_TIMEOUT_MS = 30000;
@@ -68,7 +68,7 @@ export type InvocationOutcome =
       readonly durationMs: number;
     };
 
-export type RuntimeState = 'starting' | 'idle' | 'busy' | 'finishing' | 'restarting' | 'stopped';
+type RuntimeState = 'starting' | 'idle' | 'busy' | 'finishing' | 'restarting' | 'stopped';
 
 export interface RuntimeEnvironmentOptions {
   /** 1-based slot number, used in logs and health. */

@@ -59,7 +59,7 @@ export class TenantIdError extends Error {
   }
 }
 
-export interface RuntimePoolOptions {
+interface RuntimePoolOptions {
   /** Runtimes at most, over all tenants. */
   readonly size: number;
   readonly queueLimit: number;
@@ -77,7 +77,7 @@ export interface RuntimePoolOptions {
   readonly logLine?: (line: string) => void;
 }
 
-export interface InvokeOptions {
+interface InvokeOptions {
   readonly payload: Buffer;
   readonly clientContext?: string;
   /** Required with tenancy perTenant, refused with shared (as Lambda does). */

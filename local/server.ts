@@ -14,25 +14,36 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { buildOpenApiDocument, errorResponse, messages, OPENAPI_PATH, SEAL_KEY_VARIABLE, statusForErrorType } from '../contract';
+import {
+  buildOpenApiDocument,
+  DEFAULT_EXECUTOR_FUNCTION_NAME,
+  errorResponse,
+  LOCAL_REGION,
+  messages,
+  OPENAPI_PATH,
+  SEAL_KEY_VARIABLE,
+  SealKey,
+  statusForErrorType,
+} from '../contract';
+import type { InvokerConfig } from '../invoker/config';
+import { createLambdaClient } from '../invoker/executor-client';
+import { createInvoker, type InvokerHandler } from '../invoker/invoker';
+import { createObservability } from '../invoker/observability';
 import { assignTenant } from '../invoker/tenant';
 import { toProxyEvent, writeProxyResult } from './api-gateway';
 import { ArtifactStore } from './artifacts';
 import { checkAccess } from './auth';
 import type { LocalConfig } from './config';
 import { answerMalformedRequests, finishEarly, readBody, sendJson, type MalformedRequest } from './http-util';
-import { functionArn, handleInvoke, INVOKE_PATH_PREFIX, LOCAL_REGION, malformedInvokeAnswer } from './invoke-api';
+import { functionArn, handleInvoke, INVOKE_PATH_PREFIX, malformedInvokeAnswer } from './invoke-api';
 import { bundlePlayground, type PlaygroundAssets } from './playground/bundle';
 import { RuntimePool, type PoolHealth } from './runtime-pool';
 
-export const EXECUTOR_FUNCTION_NAME = 'workflow-python-executor';
 /** The local server's own status route: runtime states without calling the executor. */
-export const LOCAL_STATUS_PATH = '/local/status';
+const LOCAL_STATUS_PATH = '/local/status';
 const INVOKER_FUNCTION_NAME = 'workflow-python-invoker';
 
-type Handler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
-
-export interface LocalServerOptions {
+interface LocalServerOptions {
   readonly config: LocalConfig;
   readonly repoRoot: string;
   /** Absolute path of the Python interpreter (resolved from SANDBOX_PYTHON). */
@@ -72,10 +83,10 @@ function runtimeEnv(options: LocalServerOptions, slot: number, sealKey: string):
     LAMBDA_TASK_ROOT: join(options.repoRoot, 'runtime-image'),
     AWS_REGION: LOCAL_REGION,
     AWS_DEFAULT_REGION: LOCAL_REGION,
-    AWS_LAMBDA_FUNCTION_NAME: EXECUTOR_FUNCTION_NAME,
+    AWS_LAMBDA_FUNCTION_NAME: DEFAULT_EXECUTOR_FUNCTION_NAME,
     AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(config.functionMemoryMb),
-    AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${EXECUTOR_FUNCTION_NAME}`,
+    AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${DEFAULT_EXECUTOR_FUNCTION_NAME}`,
     AWS_LAMBDA_LOG_STREAM_NAME: `local/runtime-${slot}`,
     AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
     ...config.executorEnv,
@@ -95,7 +106,7 @@ export class LocalServer {
    * or reported. The Invoke API stays plain for direct callers.
    */
   private readonly sealKey = randomBytes(32).toString('hex');
-  private handler: Handler | undefined;
+  private invoker: { readonly handler: InvokerHandler; readonly config: InvokerConfig } | undefined;
   private playground: PlaygroundAssets | undefined;
   private shuttingDown: Promise<void> | undefined;
   private inFlight = 0;
@@ -114,7 +125,7 @@ export class LocalServer {
       size: config.sandboxConcurrency,
       queueLimit: config.queueLimit,
       queueWaitMs: config.queueWaitMs,
-      functionArn: functionArn(EXECUTOR_FUNCTION_NAME),
+      functionArn: functionArn(DEFAULT_EXECUTOR_FUNCTION_NAME),
       tenancy: config.tenancy,
       logLine: options.log,
       environmentOptions: (slot, tenantId) => ({
@@ -183,41 +194,32 @@ export class LocalServer {
     });
     this.portValue = (this.server.address() as AddressInfo).port;
 
-    // The invoker reads its configuration at module load: set it first, then import it.
-    Object.assign(process.env, {
-      LAMBDA_ENDPOINT: `http://${selfHost(config.host)}:${this.portValue}`,
-      EXECUTOR_FUNCTION_NAME,
-      LOCAL_ARTIFACT_DIR: this.artifacts.root,
-      ARTIFACT_BASE_URL: `${this.url}/artifacts`,
-      CORS_ALLOW_ORIGIN: this.url,
-      // API Gateway's IAM auth as the local server emulates it: one local caller (LOCAL_CALLER_ARN).
-      AUTH_MODE: 'iam',
-      TENANCY: config.tenancy,
-      POWERTOOLS_METRICS_DISABLED: 'true',
-      POWERTOOLS_SERVICE_NAME: process.env.POWERTOOLS_SERVICE_NAME ?? 'local-invoker',
-      AWS_REGION: LOCAL_REGION,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      ...config.executorEnv,
-      // The pool answers every invocation within its queue wait plus the function timeout (refused, run,
-      // or timed out): the invoker waits that long, so a request that only waited never ends in a 504.
-      EXECUTOR_CLIENT_TIMEOUT_MS: String(invokerClientTimeoutMs(config)),
-      [SEAL_KEY_VARIABLE]: this.sealKey,
-      // The Invoke API requires the token of every caller, the in-process invoker included.
-      ...(config.localToken !== undefined ? { LAMBDA_ENDPOINT_ACCESS_KEY_ID: config.localToken } : {}),
-    });
-    let invokerModule: { handler?: Handler };
-    try {
-      invokerModule = (await import(join(this.options.repoRoot, 'invoker', 'handler'))) as { handler?: Handler };
-    } finally {
-      // Read at module load; gone afterwards, so that no process this server starts inherits it.
-      delete process.env[SEAL_KEY_VARIABLE];
-    }
-    if (typeof invokerModule.handler !== 'function') {
-      throw new Error('invoker/handler does not export a handler function; the checkout is incomplete.');
-    }
-    this.handler = invokerModule.handler;
+    const invokerConfig = this.invokerConfig();
+    const observability = createObservability({ serviceName: 'local-invoker', metrics: false });
+    this.invoker = { handler: createInvoker(invokerConfig, { lambda: createLambdaClient(invokerConfig) }, observability), config: invokerConfig };
     this.artifacts.startSweeping();
     await this.pool.start();
+  }
+
+  /** The in-process invoker's configuration: this server's Invoke API, its artifact folder and its URL. */
+  private invokerConfig(): InvokerConfig {
+    const { config } = this.options;
+    return {
+      limits: config.limits,
+      executorFunctionName: DEFAULT_EXECUTOR_FUNCTION_NAME,
+      // The pool answers every invocation within its queue wait plus the function timeout (refused, run,
+      // or timed out): the invoker waits that long, so a request that only waited never ends in a 504.
+      clientTimeoutMs: invokerClientTimeoutMs(config),
+      lambdaEndpoint: `http://${selfHost(config.host)}:${this.portValue}`,
+      // The Invoke API requires the token of every caller, the in-process invoker included.
+      lambdaEndpointAccessKeyId: config.localToken,
+      artifacts: { kind: 'local', dir: this.artifacts.root, baseUrl: `${this.url}/artifacts` },
+      corsAllowOrigins: [this.url],
+      tenancy: config.tenancy,
+      // API Gateway's IAM auth as the local server emulates it: one local caller (LOCAL_CALLER_ARN).
+      authMode: 'iam',
+      sealKey: new SealKey(this.sealKey),
+    };
   }
 
   waitForFirstRuntime(timeoutMs: number): Promise<void> {
@@ -299,7 +301,7 @@ export class LocalServer {
         sendJson(res, denied.status, { Type: 'User', message: denied.message }, { 'x-amzn-ErrorType': 'AccessDeniedException' });
         return;
       }
-      await handleInvoke(req, res, url, { functionName: EXECUTOR_FUNCTION_NAME, pool: this.pool, bodyTimeoutMs: this.options.config.bodyTimeoutMs });
+      await handleInvoke(req, res, url, { functionName: DEFAULT_EXECUTOR_FUNCTION_NAME, pool: this.pool, bodyTimeoutMs: this.options.config.bodyTimeoutMs });
       return;
     }
 
@@ -369,7 +371,7 @@ export class LocalServer {
       sendJson(res, denied.status, { ...errorResponse('InvalidRequest', denied.message, requestId), errorType });
       return;
     }
-    if (this.handler === undefined) {
+    if (this.invoker === undefined) {
       sendJson(res, 503, errorResponse('ServiceUnavailable', 'The local server is still starting; retry in a moment.', requestId));
       return;
     }
@@ -396,12 +398,12 @@ export class LocalServer {
     const event = toProxyEvent({ req, path: url.pathname, query: url.searchParams, body: body.body, requestId });
     const context = lambdaContext(requestId, invokerClientTimeoutMs(config) + INVOKE_ANSWER_MARGIN_MS);
     const healthCheck = url.pathname === '/healthz' && (req.method === 'GET' || req.method === 'HEAD');
-    const remembered = healthCheck ? this.rememberedHealth(event, requestId) : undefined;
+    const remembered = healthCheck ? this.rememberedHealth(event, requestId, this.invoker.config) : undefined;
     if (remembered !== undefined) {
       writeProxyResult(res, this.withLocalHealth(remembered));
       return;
     }
-    const result = await this.handler(event, context);
+    const result = await this.invoker.handler(event, context);
     if (healthCheck) {
       if (result.statusCode === 200) this.lastHealth = { result, atMs: Date.now() };
       writeProxyResult(res, this.withLocalHealth(result));
@@ -434,11 +436,11 @@ export class LocalServer {
    * when it was made. Undefined: ask an executor (a runtime is idle, there is
    * no report yet, or the request is one the invoker must refuse itself).
    */
-  private rememberedHealth(event: APIGatewayProxyEvent, requestId: string): APIGatewayProxyResult | undefined {
+  private rememberedHealth(event: APIGatewayProxyEvent, requestId: string, invokerConfig: InvokerConfig): APIGatewayProxyResult | undefined {
     if (this.lastHealth === undefined) return undefined;
     let tenantId: string | undefined;
     try {
-      tenantId = assignTenant(event, { authMode: 'iam', tenancy: this.options.config.tenancy }).invokeTenantId;
+      tenantId = assignTenant(event, invokerConfig).invokeTenantId;
     } catch {
       return undefined;
     }

@@ -77,7 +77,7 @@ export async function removeRuntimeStateDirs(runtimePid: number): Promise<string
  * does), so paths stay short. Symlinks are removed, never followed. Only for
  * trees no live process writes to.
  */
-export async function removeTree(path: string): Promise<void> {
+async function removeTree(path: string): Promise<void> {
   try {
     const info = await lstat(path);
     if (!info.isDirectory()) {

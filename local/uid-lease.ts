@@ -16,9 +16,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
 /** Root-owned and on tmpfs: no other user can plant a lock file, and a reboot frees every lease. */
-export const LEASE_DIR = '/run/secure-python-executor/uid-leases';
+const LEASE_DIR = '/run/secure-python-executor/uid-leases';
 /** How far above the base the search goes before it gives up. */
-export const MAX_UID_SEARCH = 4096;
+const MAX_UID_SEARCH = 4096;
 
 export class UidLeaseError extends Error {
   constructor(message: string) {
@@ -51,7 +51,7 @@ print(json.dumps(uids), flush=True)
 sys.stdin.read()
 `;
 
-export interface UidLease {
+interface UidLease {
   /** The leased uids, lowest first; slot N (1-based) uses uids[N - 1]. */
   readonly uids: readonly number[];
   /** Frees the leases (the helper ends); also happens when this process exits. */

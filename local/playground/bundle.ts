@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
-export interface PlaygroundAsset {
+interface PlaygroundAsset {
   readonly contentType: string;
   readonly body: Buffer;
 }
@@ -17,7 +17,7 @@ export interface PlaygroundAssets {
   readonly assets: ReadonlyMap<string, PlaygroundAsset>;
 }
 
-export interface PlaygroundOptions {
+interface PlaygroundOptions {
   /** Shows the token field; the token itself never goes into the page. */
   readonly tokenRequired: boolean;
 }

@@ -3,7 +3,7 @@
  * command. The token is never copied: when the server needs one, the
  * command reads it from $LOCAL_TOKEN, so the clipboard holds no secret.
  */
-export interface CurlOptions {
+interface CurlOptions {
   /** The server's origin, e.g. http://127.0.0.1:3000. */
   readonly origin: string;
   /** The JSON body, exactly as the page would send it. */

@@ -3,7 +3,7 @@
  * (or a closed tab) does not lose a script. Scripts stay on this machine;
  * a draft that cannot be read is ignored rather than breaking the page.
  */
-export interface Draft {
+interface Draft {
   readonly exampleId: string;
   readonly script: string;
   readonly input: string;

@@ -5,14 +5,14 @@ import type { ContractLimits } from '../../contract/limits';
  * versions, each isolation layer's state with its reason, and the limits a
  * script meets. Built with DOM nodes (textContent only), never innerHTML.
  */
-export interface Layer {
+interface Layer {
   readonly active: boolean;
   readonly state?: string;
   readonly detail?: string;
 }
 
 /** The limits as a health report shows them: the contract's, any of them possibly absent. */
-export type Limits = Partial<ContractLimits>;
+type Limits = Partial<ContractLimits>;
 
 export interface HealthReport {
   readonly status?: string;

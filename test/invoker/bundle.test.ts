@@ -77,6 +77,18 @@ it('answers an execution through the Invoke API when loaded by plain Node', asyn
   expect(JSON.parse(result.body)).toMatchObject({ ok: true, result: 42, requestId: 'bundle-req' });
 });
 
+it('answers every API request with 500 naming the variable when its configuration is refused, instead of failing its init', async () => {
+  endpoint.invocations.length = 0;
+  const result = await callBundle(apiEvent({ body: '{"script": "pass"}', requestId: 'bundle-misconfigured' }), { LAMBDA_ENDPOINT: endpointUrl });
+  expect(result.statusCode).toBe(500);
+  expect(JSON.parse(result.body)).toMatchObject({
+    ok: false,
+    errorType: 'InternalError',
+    error: 'The invoker is misconfigured: EXECUTOR_FUNCTION_NAME must be set to the name or ARN of the executor function.',
+  });
+  expect(endpoint.invocations).toHaveLength(0);
+});
+
 it('serves the MCP endpoint from the bundle, outside the repository\'s node_modules', async () => {
   endpoint.respond = () => ({ body: executorOk({ result: 42 }) });
   const call = { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'run_python', arguments: { script: 'def main(): return 42' } } };

@@ -1,11 +1,13 @@
 import { createHmac } from 'node:crypto';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { InvokerHandler } from '../../invoker/invoker';
 import { LambdaEndpoint } from './lambda-endpoint';
-import { CLEAN_ENV, bodyOf, executeEvent, executorOk, lambdaContext, loadHandler, type Handler } from './support';
+import { bodyOf, executeEvent, executorOk, invokerFor, lambdaContext } from './support';
 
 /*
  * Cloud mode (ARTIFACT_BUCKET set): the invoker signs an S3 presigned POST
  * for the execution's prefix and turns returned keys into presigned GET URLs.
- * Signing is offline, with static credentials from the environment; the
+ * Signing is offline, with static credentials given to the S3 client; the
  * executor is the local Invoke API endpoint, so nothing is sent to AWS.
  */
 
@@ -16,7 +18,13 @@ const SECRET_ACCESS_KEY = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 const SESSION_TOKEN = 'test-session-token';
 
 const endpoint = new LambdaEndpoint();
-let handler: Handler;
+const s3 = new S3Client({
+  region: REGION,
+  credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY, sessionToken: SESSION_TOKEN },
+});
+/** The invoker's variables; a test changes one of them. */
+let env: Record<string, string>;
+let handler: InvokerHandler;
 
 interface ForwardedEvent {
   requestId: string;
@@ -25,19 +33,8 @@ interface ForwardedEvent {
 }
 
 beforeAll(async () => {
-  const url = await endpoint.start();
-  handler = loadHandler({
-    ...CLEAN_ENV,
-    LAMBDA_ENDPOINT: url,
-    EXECUTOR_FUNCTION_NAME: 'workflow-python-executor',
-    ARTIFACT_BUCKET: BUCKET,
-    EXECUTOR_MAX_ARTIFACT_BYTES: '1048576',
-    AWS_REGION: REGION,
-    AWS_ACCESS_KEY_ID: ACCESS_KEY_ID,
-    AWS_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
-    AWS_SESSION_TOKEN: SESSION_TOKEN,
-    AWS_EC2_METADATA_DISABLED: 'true',
-  });
+  env = { LAMBDA_ENDPOINT: await endpoint.start(), ARTIFACT_BUCKET: BUCKET, EXECUTOR_MAX_ARTIFACT_BYTES: '1048576' };
+  handler = invokerFor(env, { s3 });
 });
 
 afterAll(() => endpoint.stop());
@@ -178,7 +175,7 @@ describe('presigned GET URLs for returned artifacts', () => {
   });
 
   it('honours ARTIFACT_URL_EXPIRY_SECONDS', async () => {
-    const shortLived = loadHandler({ ARTIFACT_URL_EXPIRY_SECONDS: '120' });
+    const shortLived = invokerFor({ ...env, ARTIFACT_URL_EXPIRY_SECONDS: '120' }, { s3 });
     endpoint.respond = (event) => ({
       body: executorOk({ artifacts: [{ name: 'a.txt', contentType: 'text/plain', size: 1, key: `${(event as ForwardedEvent).artifactUpload.keyPrefix}a.txt` }] }),
     });
@@ -188,18 +185,15 @@ describe('presigned GET URLs for returned artifacts', () => {
   });
 });
 
+it('refuses to build an invoker that sends artifacts to S3 without an S3 client', () => {
+  expect(() => invokerFor(env)).toThrow('createInvoker needs an S3 client when artifacts go to S3 (ARTIFACT_BUCKET).');
+});
+
 describe('without credentials to sign with', () => {
   it('answers 500 with a sentence and does not invoke the executor', async () => {
-    const unsigned = loadHandler({
-      AWS_ACCESS_KEY_ID: undefined,
-      AWS_SECRET_ACCESS_KEY: undefined,
-      AWS_SESSION_TOKEN: undefined,
-      AWS_PROFILE: undefined,
-      // No other credential source may be tried: no files, no instance metadata.
-      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials',
-      AWS_CONFIG_FILE: '/nonexistent/config',
-      AWS_EC2_METADATA_DISABLED: 'true',
-    });
+    // As the SDK's default chain ends when no source has credentials.
+    const noCredentials = (): Promise<never> => Promise.reject(new Error('Could not load credentials from any providers'));
+    const unsigned = invokerFor(env, { s3: new S3Client({ region: REGION, credentials: noCredentials }) });
     const result = await unsigned(executeEvent({ script: 'pass' }), lambdaContext());
     expect(result.statusCode).toBe(500);
     expect(bodyOf(result)).toMatchObject({

@@ -1,20 +1,26 @@
 import { ConfigError, DEFAULT_LIMITS, SealKey, limitsToEnv, readContractLimits } from '../../contract';
 import { readInvokerConfig } from '../../invoker/config';
-import { CLEAN_ENV, bodyOf, executeEvent, apiEvent, lambdaContext, loadHandler } from './support';
+import { createMisconfiguredInvoker } from '../../invoker/invoker';
+import { createObservability } from '../../invoker/observability';
+import { bodyOf, executeEvent, apiEvent, lambdaContext } from './support';
 
 /* Configuration: defaults applied once, every wrong value refused with a sentence naming the variable. */
 
 const BASE = { EXECUTOR_FUNCTION_NAME: 'workflow-python-executor' };
 
-function configError(env: NodeJS.ProcessEnv): string {
+function refusal(env: NodeJS.ProcessEnv): ConfigError {
   try {
     readInvokerConfig(env);
   } catch (error) {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).name).toBe('ConfigError');
-    return (error as Error).message;
+    return error as ConfigError;
   }
   throw new Error('expected a ConfigError');
+}
+
+function configError(env: NodeJS.ProcessEnv): string {
+  return refusal(env).message;
 }
 
 describe('readContractLimits', () => {
@@ -105,7 +111,7 @@ describe('readInvokerConfig', () => {
 
 describe('a misconfigured invoker', () => {
   it('answers every API request with 500 naming the variable, and still routes', async () => {
-    const handler = loadHandler({ ...CLEAN_ENV, EXECUTOR_FUNCTION_NAME: undefined });
+    const handler = createMisconfiguredInvoker(refusal({}), createObservability({ logLevel: 'SILENT', metrics: false }));
     const execute = await handler(executeEvent({ script: 'pass' }), lambdaContext());
     expect(execute.statusCode).toBe(500);
     expect(bodyOf(execute)).toMatchObject({

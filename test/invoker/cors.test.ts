@@ -1,5 +1,6 @@
 import { LambdaEndpoint } from './lambda-endpoint';
-import { CLEAN_ENV, apiEvent, bodyOf, executeEvent, executorOk, lambdaContext, loadHandler, type Handler } from './support';
+import type { InvokerHandler } from '../../invoker/invoker';
+import { apiEvent, bodyOf, executeEvent, executorOk, invokerFor, lambdaContext } from './support';
 
 /* CORS from CORS_ALLOW_ORIGIN: '*', or a list of exact origins echoed back only when they match. */
 
@@ -13,12 +14,12 @@ beforeAll(async () => {
 
 afterAll(() => endpoint.stop());
 
-function load(corsAllowOrigin: string): Handler {
-  return loadHandler({ ...CLEAN_ENV, LAMBDA_ENDPOINT: endpointUrl, EXECUTOR_FUNCTION_NAME: 'workflow-python-executor', CORS_ALLOW_ORIGIN: corsAllowOrigin });
+function load(corsAllowOrigin: string): InvokerHandler {
+  return invokerFor({ LAMBDA_ENDPOINT: endpointUrl, CORS_ALLOW_ORIGIN: corsAllowOrigin });
 }
 
 describe('CORS_ALLOW_ORIGIN=*', () => {
-  let handler: Handler;
+  let handler: InvokerHandler;
   beforeAll(() => {
     handler = load('*');
   });
@@ -61,7 +62,7 @@ describe('CORS_ALLOW_ORIGIN=*', () => {
 });
 
 describe('CORS_ALLOW_ORIGIN with a list of origins', () => {
-  let handler: Handler;
+  let handler: InvokerHandler;
   beforeAll(() => {
     handler = load('https://app.example.com, http://localhost:5173');
   });

@@ -1,16 +1,15 @@
 import { STATUS_BY_ERROR_TYPE, messages } from '../../contract';
 import { LambdaEndpoint, closedPort, functionError, serviceError } from './lambda-endpoint';
+import type { InvokerHandler } from '../../invoker/invoker';
 import {
-  CLEAN_ENV,
   RESPONSE_KEY_LIST,
   bodyOf,
   executeEvent,
   executorFailure,
   executorOk,
   lambdaContext,
-  loadHandler,
+  invokerFor,
   apiEvent,
-  type Handler,
 } from './support';
 
 /*
@@ -20,21 +19,21 @@ import {
  */
 
 const endpoint = new LambdaEndpoint();
-let handler: Handler;
+let handler: InvokerHandler;
 const CLIENT_TIMEOUT_MS = 1_500;
+/** The invoker's variables; a test changes one of them. */
+let env: Record<string, string>;
 
 beforeAll(async () => {
-  const url = await endpoint.start();
-  handler = loadHandler({
-    ...CLEAN_ENV,
-    LAMBDA_ENDPOINT: url,
-    EXECUTOR_FUNCTION_NAME: 'workflow-python-executor',
+  env = {
+    LAMBDA_ENDPOINT: await endpoint.start(),
     // A short client timeout so the hanging-executor case ends quickly; the
     // timeouts must stay below it, as the configuration check demands.
     EXECUTOR_MAX_TIMEOUT_MS: '1000',
     EXECUTOR_DEFAULT_TIMEOUT_MS: '500',
     EXECUTOR_CLIENT_TIMEOUT_MS: String(CLIENT_TIMEOUT_MS),
-  });
+  };
+  handler = invokerFor(env);
 });
 
 afterAll(() => endpoint.stop());
@@ -237,7 +236,7 @@ describe('Invoke API errors', () => {
   });
 
   it('answers a missing executor function (ResourceNotFoundException) with 500 and says the deployment is broken', async () => {
-    const wrongName = loadHandler({ EXECUTOR_FUNCTION_NAME: 'no-such-function' });
+    const wrongName = invokerFor({ ...env, EXECUTOR_FUNCTION_NAME: 'no-such-function' });
     const result = await wrongName(executeEvent({ script: 'pass' }), lambdaContext());
     expect(result.statusCode).toBe(500);
     expect(bodyOf(result)).toMatchObject({ errorType: 'InternalError', error: 'The executor function was not found; the deployment is incomplete or misconfigured.' });
@@ -255,7 +254,7 @@ describe('Invoke API errors', () => {
 
   it('answers an unreachable endpoint with 503 ServiceUnavailable', async () => {
     const port = await closedPort();
-    const unreachable = loadHandler({ LAMBDA_ENDPOINT: `http://127.0.0.1:${port}` });
+    const unreachable = invokerFor({ ...env, LAMBDA_ENDPOINT: `http://127.0.0.1:${port}` });
     const result = await unreachable(executeEvent({ script: 'pass' }), lambdaContext());
     expect(result.statusCode).toBe(503);
     expect(bodyOf(result)).toMatchObject({ errorType: 'ServiceUnavailable', error: messages.unreachable });

@@ -1,15 +1,14 @@
 import { messages } from '../../contract';
 import { LambdaEndpoint } from './lambda-endpoint';
+import type { InvokerHandler } from '../../invoker/invoker';
 import {
-  CLEAN_ENV,
   RESPONSE_KEY_LIST,
   apiEvent,
   bodyOf,
   executeEvent,
   executorOk,
   lambdaContext,
-  loadHandler,
-  type Handler,
+  invokerFor,
 } from './support';
 
 /*
@@ -19,11 +18,11 @@ import {
  */
 
 const endpoint = new LambdaEndpoint();
-let handler: Handler;
+let handler: InvokerHandler;
 
 beforeAll(async () => {
   const url = await endpoint.start();
-  handler = loadHandler({ ...CLEAN_ENV, LAMBDA_ENDPOINT: url, EXECUTOR_FUNCTION_NAME: 'workflow-python-executor' });
+  handler = invokerFor({ LAMBDA_ENDPOINT: url });
 });
 
 afterAll(() => endpoint.stop());

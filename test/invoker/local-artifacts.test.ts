@@ -3,7 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { storedArtifactFileName } from '../../invoker/artifacts';
 import { LambdaEndpoint } from './lambda-endpoint';
-import { CLEAN_ENV, bodyOf, executeEvent, executorOk, lambdaContext, loadHandler, type Handler } from './support';
+import type { InvokerHandler } from '../../invoker/invoker';
+import { bodyOf, executeEvent, executorOk, invokerFor, lambdaContext } from './support';
 
 /*
  * Local mode (LOCAL_ARTIFACT_DIR and ARTIFACT_BASE_URL set by the local
@@ -12,20 +13,15 @@ import { CLEAN_ENV, bodyOf, executeEvent, executorOk, lambdaContext, loadHandler
  */
 
 const endpoint = new LambdaEndpoint();
-let handler: Handler;
+let handler: InvokerHandler;
 let artifactDir: string;
+let endpointUrl: string;
 const BASE_URL = 'http://127.0.0.1:3000/artifacts';
 
 beforeAll(async () => {
   artifactDir = await fs.mkdtemp(path.join(os.tmpdir(), 'invoker-artifacts-'));
-  const url = await endpoint.start();
-  handler = loadHandler({
-    ...CLEAN_ENV,
-    LAMBDA_ENDPOINT: url,
-    EXECUTOR_FUNCTION_NAME: 'workflow-python-executor',
-    LOCAL_ARTIFACT_DIR: artifactDir,
-    ARTIFACT_BASE_URL: `${BASE_URL}/`,
-  });
+  endpointUrl = await endpoint.start();
+  handler = invokerFor({ LAMBDA_ENDPOINT: endpointUrl, LOCAL_ARTIFACT_DIR: artifactDir, ARTIFACT_BASE_URL: `${BASE_URL}/` });
 });
 
 afterAll(async () => {
@@ -89,7 +85,7 @@ it('does not use a request id that is unsafe as a folder name', async () => {
 it('answers 500 with a sentence when the artifact folder cannot be written', async () => {
   const blocked = path.join(artifactDir, 'blocked-file');
   await fs.writeFile(blocked, 'not a folder');
-  const broken = loadHandler({ LOCAL_ARTIFACT_DIR: blocked });
+  const broken = invokerFor({ LAMBDA_ENDPOINT: endpointUrl, LOCAL_ARTIFACT_DIR: blocked, ARTIFACT_BASE_URL: `${BASE_URL}/` });
   endpoint.respond = () => ({ body: executorOk({ artifacts: [inline('a.txt', Buffer.from('a'))] }) });
   const result = await broken(executeEvent({ script: 'pass' }), lambdaContext());
   expect(result.statusCode).toBe(500);
@@ -100,7 +96,7 @@ it('answers 500 with a sentence when the artifact folder cannot be written', asy
 });
 
 it('keeps artifacts inline with url null when no artifact store is configured', async () => {
-  const inlineHandler = loadHandler({ LOCAL_ARTIFACT_DIR: undefined, ARTIFACT_BASE_URL: undefined });
+  const inlineHandler = invokerFor({ LAMBDA_ENDPOINT: endpointUrl });
   endpoint.respond = () => ({ body: executorOk({ artifacts: [inline('a.bin', PNG_BYTES, 'image/png')] }) });
   const result = await inlineHandler(executeEvent({ script: 'pass' }), lambdaContext());
   expect(bodyOf(result).artifacts).toEqual([

@@ -1,13 +1,15 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { InvokerHandler } from '../../invoker/invoker';
 import { LambdaEndpoint, serviceError } from './lambda-endpoint';
-import { apiEvent, captureOutput, CLEAN_ENV, executorOk, lambdaContext, loadHandler, type Handler } from './support';
+import { apiEvent, captureOutput, executorOk, invokerFor, lambdaContext } from './support';
 
 /*
  * POST /mcp in cloud mode (ARTIFACT_BUCKET set): run_python's PNG artifacts
  * are uploaded by the executor to S3, so the invoker fetches their bytes
  * through the presigned GET URL it signed. S3 cannot run here: a loopback
- * listener stands in for it through the SDK's AWS_ENDPOINT_URL_S3 and serves
+ * listener stands in for it as the S3 client's endpoint and serves
  * what the executor would have uploaded.
  */
 
@@ -16,7 +18,7 @@ const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a
 const endpoint = new LambdaEndpoint();
 const s3Requests: string[] = [];
 let s3: Server;
-let handler: Handler;
+let handler: InvokerHandler;
 
 beforeAll(async () => {
   s3 = createServer((req, res) => {
@@ -25,24 +27,17 @@ beforeAll(async () => {
     else res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => s3.listen(0, '127.0.0.1', resolve));
-  handler = loadHandler({
-    ...CLEAN_ENV,
-    LAMBDA_ENDPOINT: await endpoint.start(),
-    EXECUTOR_FUNCTION_NAME: 'workflow-python-executor',
-    ARTIFACT_BUCKET: BUCKET,
-    AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${(s3.address() as AddressInfo).port}`,
-    AWS_REGION: 'eu-west-1',
-    AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
-    AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
-    AWS_EC2_METADATA_DISABLED: 'true',
-    POWERTOOLS_LOG_LEVEL: 'INFO',
+  const s3Client = new S3Client({
+    endpoint: `http://127.0.0.1:${(s3.address() as AddressInfo).port}`,
+    region: 'eu-west-1',
+    credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' },
   });
+  handler = invokerFor({ LAMBDA_ENDPOINT: await endpoint.start(), ARTIFACT_BUCKET: BUCKET }, { s3: s3Client, observability: { logLevel: 'INFO' } });
 });
 
 afterAll(async () => {
   await endpoint.stop();
   await new Promise((resolve) => s3.close(resolve));
-  delete process.env.AWS_ENDPOINT_URL_S3;
 });
 
 function callTool(requestId: string, args: Record<string, unknown>) {

@@ -1,14 +1,14 @@
+import type { ObservabilityOptions } from '../../invoker/observability';
 import { LambdaEndpoint, functionError } from './lambda-endpoint';
+import type { InvokerHandler } from '../../invoker/invoker';
 import {
-  CLEAN_ENV,
   apiEvent,
   captureOutput,
   executeEvent,
   executorFailure,
   executorOk,
   lambdaContext,
-  loadHandler,
-  type Handler,
+  invokerFor,
 } from './support';
 
 /*
@@ -27,17 +27,11 @@ beforeAll(async () => {
 
 afterAll(() => endpoint.stop());
 
-function load(extra: Record<string, string | undefined> = {}): Handler {
-  return loadHandler({
-    ...CLEAN_ENV,
-    LAMBDA_ENDPOINT: endpointUrl,
-    EXECUTOR_FUNCTION_NAME: 'workflow-python-executor',
-    POWERTOOLS_LOG_LEVEL: 'INFO',
-    POWERTOOLS_METRICS_DISABLED: 'false',
-    POWERTOOLS_METRICS_NAMESPACE: 'SpeTest',
-    POWERTOOLS_SERVICE_NAME: 'invoker-test',
-    ...extra,
-  });
+function load(observability: ObservabilityOptions = {}): InvokerHandler {
+  return invokerFor(
+    { LAMBDA_ENDPOINT: endpointUrl },
+    { observability: { logLevel: 'INFO', metrics: true, metricsNamespace: 'SpeTest', serviceName: 'invoker-test', ...observability } },
+  );
 }
 
 function parsed(lines: string[]): Record<string, unknown>[] {
@@ -58,7 +52,7 @@ function logLines(lines: string[]): Record<string, unknown>[] {
 }
 
 describe('at the default log level', () => {
-  let handler: Handler;
+  let handler: InvokerHandler;
   beforeAll(() => {
     handler = load();
   });
@@ -154,9 +148,9 @@ describe('at the default log level', () => {
   });
 });
 
-describe('with POWERTOOLS_LOG_LEVEL=DEBUG', () => {
+describe('at log level DEBUG', () => {
   it('adds the request and response bodies to the one log line', async () => {
-    const handler = load({ POWERTOOLS_LOG_LEVEL: 'DEBUG' });
+    const handler = load({ logLevel: 'DEBUG' });
     endpoint.respond = () => ({ body: executorOk({ stdout: 'the-stdout-text-3b1d' }) });
     const event = executeEvent({ script: SECRET_SCRIPT });
     const { result, lines } = await captureOutput(() => handler(event, lambdaContext()));
@@ -167,9 +161,9 @@ describe('with POWERTOOLS_LOG_LEVEL=DEBUG', () => {
   });
 });
 
-describe('with POWERTOOLS_METRICS_DISABLED=true (local mode)', () => {
+describe('with metrics off (the local server)', () => {
   it('still logs but writes no EMF', async () => {
-    const handler = load({ POWERTOOLS_METRICS_DISABLED: 'true' });
+    const handler = load({ metrics: false });
     endpoint.respond = () => ({ body: executorFailure('ScriptError', 'boom') });
     const { lines } = await captureOutput(() => handler(executeEvent({ script: 'pass' }), lambdaContext()));
     expect(emfLines(lines)).toEqual([]);

@@ -1,6 +1,7 @@
 import { SealKey, errorResponse, messages, seal, signAnswer } from '../../contract';
 import { LambdaEndpoint, functionError, type InvokeReply, type RecordedInvocation, type Responder } from './lambda-endpoint';
-import { CLEAN_ENV, apiEvent, captureOutput, executeEvent, lambdaContext, loadHandler, type Handler } from './support';
+import type { InvokerHandler } from '../../invoker/invoker';
+import { apiEvent, captureOutput, executeEvent, invokerFor, lambdaContext } from './support';
 
 /*
  * Sealed invocations (contract/README.md): with EXECUTOR_SEAL_KEY the invoker
@@ -29,14 +30,8 @@ beforeEach(() => {
   endpoint.invocations.length = 0;
 });
 
-function load(sealKey: string | undefined): Handler {
-  return loadHandler({
-    ...CLEAN_ENV,
-    LAMBDA_ENDPOINT: endpointUrl,
-    EXECUTOR_FUNCTION_NAME: 'workflow-python-executor',
-    EXECUTOR_SEAL_KEY: sealKey,
-    POWERTOOLS_LOG_LEVEL: 'WARN',
-  });
+function load(sealKey: string | undefined): InvokerHandler {
+  return invokerFor({ LAMBDA_ENDPOINT: endpointUrl, EXECUTOR_SEAL_KEY: sealKey }, { observability: { logLevel: 'WARN' } });
 }
 
 /** A complete response as the Python runtime encodes it: contract order, compact, 3.0 and a large integer as written. */
@@ -82,7 +77,7 @@ function sealedEventOf(invocation: RecordedInvocation): Record<string, string> {
 }
 
 describe('with EXECUTOR_SEAL_KEY', () => {
-  let handler: Handler;
+  let handler: InvokerHandler;
   beforeAll(() => {
     handler = load(SEAL_KEY);
   });

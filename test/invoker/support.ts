@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { DEFAULT_EXECUTOR_FUNCTION_NAME } from '../../contract';
+import { readInvokerConfig } from '../../invoker/config';
+import { createLambdaClient } from '../../invoker/executor-client';
+import { createInvoker, type InvokerHandler } from '../../invoker/invoker';
+import { createObservability, type ObservabilityOptions } from '../../invoker/observability';
 import { LambdaEndpoint } from './lambda-endpoint';
 
 export interface EventOptions {
@@ -100,52 +106,25 @@ export function lambdaContext(): Context {
   };
 }
 
-export type Handler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
-
-/**
- * Loads a fresh copy of the handler with `env` applied first, because the
- * handler reads its configuration and builds its clients at module load.
- * The variables stay set: the SDK reads credentials from them lazily.
- */
-export function loadHandler(env: Record<string, string | undefined>): Handler {
-  for (const [key, value] of Object.entries(env)) {
-    if (value === undefined) delete process.env[key];
-    else process.env[key] = value;
-  }
-  let loaded: Handler | undefined;
-  jest.isolateModules(() => {
-    // jest.isolateModules needs a synchronous load: a fresh module graph per configuration.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    loaded = (require('../../invoker/handler') as { handler: Handler }).handler;
-  });
-  return loaded!;
+export interface TestInvokerOptions {
+  /** Required when the variables send artifacts to S3; the test points it at its own credentials and endpoint. */
+  readonly s3?: S3Client;
+  /** @default { logLevel: 'SILENT', metrics: false }: readable test output; the tests of logs and metrics turn them on. */
+  readonly observability?: ObservabilityOptions;
 }
 
-/** Every variable the handler reads, cleared, so one test file's settings never leak into another's load. */
-export const CLEAN_ENV: Record<string, string | undefined> = {
-  ARTIFACT_BUCKET: undefined,
-  LOCAL_ARTIFACT_DIR: undefined,
-  ARTIFACT_BASE_URL: undefined,
-  ARTIFACT_URL_EXPIRY_SECONDS: undefined,
-  CORS_ALLOW_ORIGIN: undefined,
-  LAMBDA_ENDPOINT: undefined,
-  EXECUTOR_FUNCTION_NAME: undefined,
-  EXECUTOR_CLIENT_TIMEOUT_MS: undefined,
-  EXECUTOR_DEFAULT_TIMEOUT_MS: undefined,
-  EXECUTOR_MIN_TIMEOUT_MS: undefined,
-  EXECUTOR_MAX_TIMEOUT_MS: undefined,
-  EXECUTOR_MAX_REQUEST_BYTES: undefined,
-  EXECUTOR_MAX_SCRIPT_BYTES: undefined,
-  EXECUTOR_MAX_ARTIFACTS: undefined,
-  EXECUTOR_MAX_ARTIFACT_BYTES: undefined,
-  TENANCY: undefined,
-  AUTH_MODE: undefined,
-  EXECUTOR_SEAL_KEY: undefined,
-  POWERTOOLS_LOG_LEVEL: 'SILENT',
-  POWERTOOLS_DEV: undefined,
-  // Keep the test output readable; the observability test turns them back on.
-  POWERTOOLS_METRICS_DISABLED: 'true',
-};
+/**
+ * An invoker built the way invoker/handler.ts builds it, from the variables
+ * in `env` and nothing else (never process.env): its configuration from
+ * readInvokerConfig, a real Lambda client for LAMBDA_ENDPOINT, and the S3
+ * client the test gives. EXECUTOR_FUNCTION_NAME defaults to the test
+ * endpoint's function.
+ */
+export function invokerFor(env: Readonly<Record<string, string | undefined>>, options: TestInvokerOptions = {}): InvokerHandler {
+  const config = readInvokerConfig({ EXECUTOR_FUNCTION_NAME: DEFAULT_EXECUTOR_FUNCTION_NAME, ...env });
+  const observability = createObservability({ logLevel: 'SILENT', metrics: false, ...options.observability });
+  return createInvoker(config, { lambda: createLambdaClient(config), s3: options.s3 }, observability);
+}
 
 /**
  * Lines written to stdout and stderr while `run` executes: Powertools writes

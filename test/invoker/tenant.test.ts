@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readInvokerConfig } from '../../invoker/config';
 import { CALLER_HASH_HEX_CHARS, tenantIdFor } from '../../invoker/tenant';
-import { CLEAN_ENV, TEST_CALLER_ARN, apiEvent, bodyOf, captureOutput, executeEvent, executorOk, lambdaContext, loadHandler, useLambdaEndpoint, type Handler } from './support';
+import type { ObservabilityOptions } from '../../invoker/observability';
+import type { InvokerHandler } from '../../invoker/invoker';
+import { TEST_CALLER_ARN, apiEvent, bodyOf, captureOutput, executeEvent, executorOk, invokerFor, lambdaContext, useLambdaEndpoint } from './support';
 
 /*
  * Tenants (issue 13): the invoker derives the tenant from the caller API
@@ -18,8 +20,8 @@ beforeEach(() => {
   endpoint.respond = (event) => ({ body: (event as { action?: string }).action === 'health' ? { ok: true, health: {} } : executorOk() });
 });
 
-function load(extra: Record<string, string | undefined> = {}): Handler {
-  return loadHandler({ ...CLEAN_ENV, LAMBDA_ENDPOINT: url(), EXECUTOR_FUNCTION_NAME: 'workflow-python-executor', ...extra });
+function load(extra: Record<string, string> = {}, observability?: ObservabilityOptions): InvokerHandler {
+  return invokerFor({ LAMBDA_ENDPOINT: url(), ...extra }, { observability });
 }
 
 /** The X-Amz-Tenant-Id of each invocation the executor received, in order (null: none sent). */
@@ -30,7 +32,7 @@ function tenantHeaders(): (string | null)[] {
 const hashOf = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, CALLER_HASH_HEX_CHARS);
 
 describe('with tenancy perTenant (the default) and IAM auth (the default)', () => {
-  let handler: Handler;
+  let handler: InvokerHandler;
   beforeAll(() => {
     handler = load();
   });
@@ -100,7 +102,7 @@ describe('with tenancy perTenant (the default) and IAM auth (the default)', () =
   });
 
   it("logs the tenant id with every request, and never the caller's ARN", async () => {
-    const logged = load({ POWERTOOLS_LOG_LEVEL: 'INFO', POWERTOOLS_SERVICE_NAME: 'invoker-test' });
+    const logged = load({}, { logLevel: 'INFO', serviceName: 'invoker-test' });
     const { lines } = await captureOutput(() => logged(executeEvent({ script: 'pass' }, { headers: { 'X-Tenant-Id': 'team-7' } }), lambdaContext()));
     const refused = await captureOutput(() => logged(executeEvent({ script: '' }, { headers: { 'X-Tenant-Id': 'team-7' } }), lambdaContext()));
     const logs = [...lines, ...refused.lines].map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.message === 'request');
@@ -114,7 +116,7 @@ describe('with tenancy perTenant (the default) and IAM auth (the default)', () =
 });
 
 describe('with API-key auth', () => {
-  let handler: Handler;
+  let handler: InvokerHandler;
   beforeAll(() => {
     handler = load({ AUTH_MODE: 'apiKey' });
   });
@@ -138,9 +140,9 @@ describe('with API-key auth', () => {
 });
 
 describe('with tenancy shared', () => {
-  let handler: Handler;
+  let handler: InvokerHandler;
   beforeAll(() => {
-    handler = load({ TENANCY: 'shared', POWERTOOLS_LOG_LEVEL: 'INFO' });
+    handler = load({ TENANCY: 'shared' }, { logLevel: 'INFO' });
   });
 
   it('sends no tenant id, still refuses an invalid header, and still logs the tenant', async () => {
