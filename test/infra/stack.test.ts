@@ -1,7 +1,16 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { limitsToEnvironment } from '../../lib/config';
 import { LAMBDA_VPC_ENI_ACTIONS } from '../../lib/executor-function';
-import { logicalIdOf, resourcesOfType, synthesize, SynthesizedStack } from './helpers';
+import { logicalIdOf, REPOSITORY_ROOT, resourcesOfType, synthesize, SynthesizedStack } from './helpers';
+
+/** Every file below `directory`, as paths relative to it with forward slashes. */
+function filesUnder(directory: string): string[] {
+  return (fs.readdirSync(directory, { recursive: true, withFileTypes: true }) as fs.Dirent[])
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(directory, path.join(entry.parentPath, entry.name)).split(path.sep).join('/'));
+}
 
 /** `arn:<partition>:lambda:<region>:<account>:function:<name>` as CloudFormation renders it. */
 function functionArnJoin(name: string, suffix = ''): unknown {
@@ -241,6 +250,21 @@ describe('SecurePythonExecutorStack with the default configuration', () => {
       expect(executor.Properties).not.toHaveProperty('ReservedConcurrentExecutions');
       expect(executor.Properties.Code.ImageUri).toBeDefined();
       expect(executor.Properties.Runtime).toBeUndefined();
+    });
+
+    it('builds the image from the repository root with only what runtime-image/Dockerfile copies, contract/limits.json among it', () => {
+      const manifest = JSON.parse(fs.readFileSync(path.join(synthesized.outdir, 'SecurePythonExecutor.assets.json'), 'utf8')) as {
+        dockerImages: Record<string, { source: { directory: string; dockerFile: string } }>;
+      };
+      const [image] = Object.values(manifest.dockerImages);
+      expect(image.source.dockerFile).toBe('runtime-image/Dockerfile');
+      const staged = filesUnder(path.join(synthesized.outdir, image.source.directory));
+      const executorPackage = filesUnder(path.join(REPOSITORY_ROOT, 'runtime-image', 'executor'))
+        .filter((file) => !file.includes('__pycache__'))
+        .map((file) => `runtime-image/executor/${file}`);
+      expect(staged.sort()).toEqual(
+        ['.dockerignore', 'contract/limits.json', 'runtime-image/Dockerfile', 'runtime-image/requirements.txt', ...executorPackage].sort(),
+      );
     });
 
     it('attaches the executor to the VPC with only the executor security group', () => {
