@@ -5,7 +5,7 @@
  * `resolveConfig`, and then flow unchanged into the constructs.
  */
 
-import { LIMIT_SPECS, limitsToEnv, type ConfigurableLimits } from '../contract/limits';
+import { LIMIT_SPECS, limitsToEnv, WORKER_MEMORY, type ConfigurableLimits } from '../contract/limits';
 import { isTenancy, TENANCY_MODES, type AuthMode, type Tenancy } from '../contract/tenant';
 import { TIMING_BUDGET } from '../contract/timing';
 import { LAMBDA_SYNC_REQUEST_LIMIT_BYTES, MAX_REQUEST_BYTES_IN_PROXY_EVENT } from './proxy-event-size';
@@ -40,11 +40,11 @@ export interface SecurePythonExecutorConfigProps {
   readonly memoryMiB?: number;
   /** Executor Lambda timeout. @default 30 */
   readonly timeoutSeconds?: number;
-  /** Highest `timeoutMs` a request may ask for. @default 25000 */
+  /** Highest `timeoutMs` a request may ask for. @default the contract's (contract/limits.json) */
   readonly maxRequestTimeoutMs?: number;
-  /** `timeoutMs` when a request has none. @default 10000 */
+  /** `timeoutMs` when a request has none. @default the contract's (contract/limits.json) */
   readonly defaultRequestTimeoutMs?: number;
-  /** Lowest `timeoutMs` a request may ask for. @default 100 */
+  /** Lowest `timeoutMs` a request may ask for. @default the contract's (contract/limits.json) */
   readonly minRequestTimeoutMs?: number;
   /** Executor reserved concurrency: the most executions at once; 0 reserves nothing. @default 10 */
   readonly reservedConcurrency?: number;
@@ -95,7 +95,7 @@ export interface SecurePythonExecutorConfigProps {
   readonly maxProcesses?: number;
   readonly maxFileBytes?: number;
   readonly maxOpenFiles?: number;
-  /** @default memoryMiB - 128 */
+  /** @default memoryMiB minus the runtime's reserve (contract/limits.json, workerMemory) */
   readonly workerMemoryMiB?: number;
   /** Comma-separated module names. @default 'numpy,pandas,matplotlib' */
   readonly preloads?: string;
@@ -132,6 +132,13 @@ interface SettingDoc {
   readonly kind: SettingKind;
   readonly defaultText: string;
   readonly description: string;
+  /** The contract limit the key sets, where it sets one. */
+  readonly limit?: keyof typeof LIMIT_SPECS;
+}
+
+/** A context key that sets a contract limit: its default is the contract's (contract/limits.json). */
+function limitSetting(key: keyof SecurePythonExecutorConfigProps, limit: keyof typeof LIMIT_SPECS, description: string): SettingDoc {
+  return { key, kind: 'integer', defaultText: String(LIMIT_SPECS[limit].defaultValue), description, limit };
 }
 
 /**
@@ -142,9 +149,9 @@ interface SettingDoc {
 export const CONTEXT_SETTINGS: readonly SettingDoc[] = [
   { key: 'memoryMiB', kind: 'integer', defaultText: '256', description: 'Executor Lambda memory in MiB (256 to 10240). Lambda gives CPU in proportion.' },
   { key: 'timeoutSeconds', kind: 'integer', defaultText: '30', description: 'Executor Lambda timeout (3 to 900). Must stay at least 2 s above maxRequestTimeoutMs.' },
-  { key: 'maxRequestTimeoutMs', kind: 'integer', defaultText: '25000', description: 'Highest `timeoutMs` a request may ask for.' },
-  { key: 'defaultRequestTimeoutMs', kind: 'integer', defaultText: '10000', description: '`timeoutMs` used when a request has none.' },
-  { key: 'minRequestTimeoutMs', kind: 'integer', defaultText: '100', description: 'Lowest `timeoutMs` a request may ask for.' },
+  limitSetting('maxRequestTimeoutMs', 'maxTimeoutMs', 'Highest `timeoutMs` a request may ask for.'),
+  limitSetting('defaultRequestTimeoutMs', 'defaultTimeoutMs', '`timeoutMs` used when a request has none.'),
+  limitSetting('minRequestTimeoutMs', 'minTimeoutMs', 'Lowest `timeoutMs` a request may ask for.'),
   { key: 'reservedConcurrency', kind: 'integer', defaultText: '0', description: 'Executor reserved concurrency: executions at once, and the cap on cost and blast radius. `0` (the default) reserves nothing, so the first deploy works on any account; set it (e.g. 10) once the account\'s unreserved concurrency is at least 100 + this value (see "Before you deploy").' },
   { key: 'architecture', kind: 'string', defaultText: 'x86_64', description: '`x86_64` or `arm64`, for both functions. The image is built for this platform.' },
   { key: 'namePrefix', kind: 'string', defaultText: '(none)', description: 'Lowercase prefix for the stack and function names (`dev` gives `dev-workflow-python-executor`), so two deployments can share an account and region.' },
@@ -174,29 +181,32 @@ export const CONTEXT_SETTINGS: readonly SettingDoc[] = [
     description:
       'Which key seals the invoker\'s invocations of the executor (a generated Secrets Manager secret). Deploy with a new number to rotate it: the deploy makes a new key and gives it to both functions; see "Sealed invocations".',
   },
-  { key: 'maxScriptBytes', kind: 'integer', defaultText: '65536', description: 'Largest script, UTF-8 bytes.' },
-  { key: 'maxRequestBytes', kind: 'integer', defaultText: '1000000', description: `Largest request body, bytes (at most ${MAX_REQUEST_BYTES_IN_PROXY_EVENT}, so that API Gateway's event for any such body fits Lambda's 6 MB request limit).` },
-  { key: 'maxStdoutBytes', kind: 'integer', defaultText: '102400', description: 'stdout cap; longer output is cut and flagged in `truncated`.' },
-  { key: 'maxStderrBytes', kind: 'integer', defaultText: '102400', description: 'stderr cap.' },
-  { key: 'maxResultBytes', kind: 'integer', defaultText: '1048576', description: 'Largest encoded `result`.' },
-  { key: 'maxArtifacts', kind: 'integer', defaultText: '10', description: 'Files returned from `./outputs/`.' },
-  { key: 'maxArtifactBytes', kind: 'integer', defaultText: '5242880', description: 'Size of one returned file.' },
-  { key: 'maxProcesses', kind: 'integer', defaultText: '16', description: 'Processes and threads one execution may have.' },
-  { key: 'maxFileBytes', kind: 'integer', defaultText: '10485760', description: 'Largest file a script may write.' },
-  { key: 'maxOpenFiles', kind: 'integer', defaultText: '256', description: 'Open files of the worker.' },
-  { key: 'workerMemoryMiB', kind: 'integer', defaultText: 'memoryMiB - 128', description: 'Memory limit of each worker process; the rest is left to the runtime, which holds about 105 MiB with its preloads.' },
+  limitSetting('maxScriptBytes', 'maxScriptBytes', 'Largest script, UTF-8 bytes.'),
+  limitSetting('maxRequestBytes', 'maxRequestBytes', `Largest request body, bytes (at most ${MAX_REQUEST_BYTES_IN_PROXY_EVENT}, so that API Gateway's event for any such body fits Lambda's 6 MB request limit).`),
+  limitSetting('maxStdoutBytes', 'maxStdoutBytes', 'stdout cap; longer output is cut and flagged in `truncated`.'),
+  limitSetting('maxStderrBytes', 'maxStderrBytes', 'stderr cap.'),
+  limitSetting('maxResultBytes', 'maxResultBytes', 'Largest encoded `result`.'),
+  limitSetting('maxArtifacts', 'maxArtifacts', 'Files returned from `./outputs/`.'),
+  limitSetting('maxArtifactBytes', 'maxArtifactBytes', 'Size of one returned file.'),
+  limitSetting('maxProcesses', 'maxProcesses', 'Processes and threads one execution may have.'),
+  limitSetting('maxFileBytes', 'maxFileBytes', 'Largest file a script may write.'),
+  limitSetting('maxOpenFiles', 'maxOpenFiles', 'Open files of the worker.'),
+  {
+    key: 'workerMemoryMiB',
+    kind: 'integer',
+    defaultText: `memoryMiB - ${WORKER_MEMORY.runtimeReserveMiB}`,
+    description: 'Memory limit of each worker process; the rest is left to the runtime, which holds about 105 MiB with its preloads.',
+    limit: 'workerMemoryMiB',
+  },
   { key: 'preloads', kind: 'string', defaultText: 'numpy,pandas,matplotlib', description: 'Modules the executor imports once at init (comma-separated; empty for none).' },
 ];
 
 /**
  * Memory kept for the runtime when the worker limit is derived from
- * `memoryMiB`: with numpy, pandas and matplotlib preloaded it measures about
- * 97 MiB resident (Debian's Python 3.11) to 105 MiB (the image's 3.12), plus
- * the worker template's own pages: 256 MiB leaves each worker 128 MiB. The
- * executor derives the same when it is given no worker limit
- * (runtime-image/executor/limits.py RUNTIME_RESERVE_MIB).
+ * `memoryMiB`; the executor derives the same from the same record
+ * (contract/limits.json, workerMemory).
  */
-export const RUNTIME_RESERVE_MIB = 128;
+export const RUNTIME_RESERVE_MIB = WORKER_MEMORY.runtimeReserveMiB;
 
 /**
  * What the API path needs besides the script's own time: the executor's work
@@ -444,7 +454,7 @@ function validateConfig(config: SecurePythonExecutorConfig): string[] {
   integerIn('maxFileBytes', limits.maxFileBytes, 1, 512 * 1024 * 1024, " bytes (the function's /tmp is 512 MiB)");
   integerIn('maxOpenFiles', limits.maxOpenFiles, 16, 1000, " (Lambda's own limit is 1024 per environment)");
   if (memoryOk) {
-    integerIn('workerMemoryMiB', limits.workerMemoryMiB, 64, config.memoryMiB - RUNTIME_RESERVE_MIB, ` MiB (the runtime needs about ${RUNTIME_RESERVE_MIB} MiB of memoryMiB ${config.memoryMiB}; raise memoryMiB for a larger worker)`);
+    integerIn('workerMemoryMiB', limits.workerMemoryMiB, WORKER_MEMORY.minimumMiB, config.memoryMiB - RUNTIME_RESERVE_MIB, ` MiB (the runtime needs about ${RUNTIME_RESERVE_MIB} MiB of memoryMiB ${config.memoryMiB}; raise memoryMiB for a larger worker)`);
   }
   for (const name of limits.preloads) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$/.test(name)) {
