@@ -1,8 +1,11 @@
 import { ConfigError } from './errors';
+import limitsJson from './limits.json';
 
 /**
  * The limits the contract depends on, read from the EXECUTOR_* environment
- * variables that the CDK stack and the local server set (contract/README.md).
+ * variables that the CDK stack and the local server set. Their variables,
+ * defaults, units and meanings are contract/limits.json, which the Python
+ * executor reads too.
  */
 export interface ContractLimits {
   readonly defaultTimeoutMs: number;
@@ -28,31 +31,48 @@ type ConfigurableLimit = Exclude<keyof ContractLimits, 'maxNestingDepth'>;
 /** The limits a deployment or the local server can set (all but the fixed nesting depth). */
 export type ConfigurableLimits = Pick<ContractLimits, ConfigurableLimit>;
 
+/** How a limit is counted; the closed list limits.json may use. */
+export const LIMIT_UNITS = ['ms', 'bytes', 'MiB', 'count', 'levels'] as const;
+export type LimitUnit = (typeof LIMIT_UNITS)[number];
+
+/** One record of contract/limits.json. */
+export interface LimitRecord {
+  readonly key: keyof ContractLimits;
+  /** The EXECUTOR_* variable; null for a limit that is fixed. */
+  readonly env: string | null;
+  readonly default: number;
+  readonly unit: LimitUnit;
+  readonly meaning: string;
+}
+
+interface LimitsFile {
+  readonly limits: readonly LimitRecord[];
+  readonly workerMemory: { readonly runtimeReserveMiB: number; readonly minimumMiB: number };
+}
+
+/** contract/limits.json as written; test/contract/limits.test.ts checks that it has this shape. */
+export const LIMITS_FILE = limitsJson as LimitsFile;
+
 interface LimitSpec {
   readonly env: string;
   readonly defaultValue: number;
   readonly description: string;
 }
 
-/** One table: variable, default, meaning. The README's limits table is this table. */
-export const LIMIT_SPECS: Readonly<Record<ConfigurableLimit, LimitSpec>> = {
-  defaultTimeoutMs: { env: 'EXECUTOR_DEFAULT_TIMEOUT_MS', defaultValue: 10_000, description: "per-request timeout when 'timeoutMs' is absent" },
-  minTimeoutMs: { env: 'EXECUTOR_MIN_TIMEOUT_MS', defaultValue: 100, description: "lowest accepted 'timeoutMs'" },
-  maxTimeoutMs: { env: 'EXECUTOR_MAX_TIMEOUT_MS', defaultValue: 25_000, description: "highest accepted 'timeoutMs'" },
-  maxScriptBytes: { env: 'EXECUTOR_MAX_SCRIPT_BYTES', defaultValue: 65_536, description: 'script size, UTF-8' },
-  maxRequestBytes: { env: 'EXECUTOR_MAX_REQUEST_BYTES', defaultValue: 1_000_000, description: 'whole request' },
-  maxStdoutBytes: { env: 'EXECUTOR_MAX_STDOUT_BYTES', defaultValue: 102_400, description: 'stdout cap' },
-  maxStderrBytes: { env: 'EXECUTOR_MAX_STDERR_BYTES', defaultValue: 102_400, description: 'stderr cap' },
-  maxResultBytes: { env: 'EXECUTOR_MAX_RESULT_BYTES', defaultValue: 1_048_576, description: 'encoded result' },
-  maxArtifacts: { env: 'EXECUTOR_MAX_ARTIFACTS', defaultValue: 10, description: 'files returned' },
-  maxArtifactBytes: { env: 'EXECUTOR_MAX_ARTIFACT_BYTES', defaultValue: 5_242_880, description: 'per file' },
-  maxProcesses: { env: 'EXECUTOR_MAX_PROCESSES', defaultValue: 16, description: 'processes/threads per execution' },
-  maxFileBytes: { env: 'EXECUTOR_MAX_FILE_BYTES', defaultValue: 10_485_760, description: 'largest file a script may write' },
-  workerMemoryMiB: { env: 'EXECUTOR_WORKER_MEMORY_MIB', defaultValue: 192, description: 'worker memory limit' },
-  maxOpenFiles: { env: 'EXECUTOR_MAX_OPEN_FILES', defaultValue: 256, description: 'worker open files' },
-};
+/** The configurable records of limits.json by key: variable, default, meaning. */
+export const LIMIT_SPECS: Readonly<Record<ConfigurableLimit, LimitSpec>> = Object.fromEntries(
+  LIMITS_FILE.limits
+    .filter((record) => record.env !== null)
+    .map((record) => [record.key, { env: record.env, defaultValue: record.default, description: record.meaning }]),
+) as Record<ConfigurableLimit, LimitSpec>;
 
-export const MAX_NESTING_DEPTH = 64;
+export const MAX_NESTING_DEPTH: number = LIMITS_FILE.limits.find((record) => record.key === 'maxNestingDepth')!.default;
+
+/**
+ * What a function's memory keeps for the runtime when a worker's limit is
+ * derived from it, and the least a worker gets (limits.json, workerMemory).
+ */
+export const WORKER_MEMORY = LIMITS_FILE.workerMemory;
 
 export const DEFAULT_LIMITS: ContractLimits = {
   ...(Object.fromEntries(

@@ -5,7 +5,7 @@
  * `resolveConfig`, and then flow unchanged into the constructs.
  */
 
-import { LIMIT_SPECS, limitsToEnv, type ConfigurableLimits } from '../contract/limits';
+import { LIMIT_SPECS, limitsToEnv, WORKER_MEMORY, type ConfigurableLimits } from '../contract/limits';
 import { DEFAULT_EXECUTOR_FUNCTION_NAME } from '../contract/names';
 import { isTenancy, TENANCY_MODES, type AuthMode, type Tenancy } from '../contract/tenant';
 import { TIMING_BUDGET } from '../contract/timing';
@@ -42,11 +42,11 @@ export interface SecurePythonExecutorConfigProps {
   readonly memoryMiB?: number;
   /** Executor Lambda timeout. @default 30 */
   readonly timeoutSeconds?: number;
-  /** Highest `timeoutMs` a request may ask for. @default 25000 */
+  /** Highest `timeoutMs` a request may ask for. @default the contract's (contract/limits.json) */
   readonly maxRequestTimeoutMs?: number;
-  /** `timeoutMs` when a request has none. @default 10000 */
+  /** `timeoutMs` when a request has none. @default the contract's (contract/limits.json) */
   readonly defaultRequestTimeoutMs?: number;
-  /** Lowest `timeoutMs` a request may ask for. @default 100 */
+  /** Lowest `timeoutMs` a request may ask for. @default the contract's (contract/limits.json) */
   readonly minRequestTimeoutMs?: number;
   /** Executor reserved concurrency: the most executions at once; 0 reserves nothing. @default 10 */
   readonly reservedConcurrency?: number;
@@ -97,7 +97,7 @@ export interface SecurePythonExecutorConfigProps {
   readonly maxProcesses?: number;
   readonly maxFileBytes?: number;
   readonly maxOpenFiles?: number;
-  /** @default memoryMiB - 128 */
+  /** @default memoryMiB minus the runtime's reserve (contract/limits.json, workerMemory) */
   readonly workerMemoryMiB?: number;
   /** Comma-separated module names. @default 'numpy,pandas,matplotlib' */
   readonly preloads?: string;
@@ -146,16 +146,13 @@ function limitSetting(
 
 /**
  * Memory kept for the runtime when the worker limit is derived from
- * `memoryMiB`: with numpy, pandas and matplotlib preloaded it measures about
- * 97 MiB resident (Debian's Python 3.11) to 105 MiB (the image's 3.12), plus
- * the worker template's own pages: 256 MiB leaves each worker 128 MiB. The
- * executor derives the same when it is given no worker limit
- * (runtime-image/executor/limits.py RUNTIME_RESERVE_MIB).
+ * `memoryMiB`; the executor derives the same from the same record
+ * (contract/limits.json, workerMemory).
  */
-export const RUNTIME_RESERVE_MIB = 128;
+export const RUNTIME_RESERVE_MIB = WORKER_MEMORY.runtimeReserveMiB;
 
-/** The smallest worker memory limit: an interpreter with its preloads mapped needs this much to start. */
-const MIN_WORKER_MEMORY_MIB = 64;
+/** The smallest worker memory limit (contract/limits.json, workerMemory). */
+const MIN_WORKER_MEMORY_MIB = WORKER_MEMORY.minimumMiB;
 
 /**
  * What the API path needs besides the script's own time: the executor's work

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { ArnFormat, Duration, SecretValue, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, IgnoreMode, SecretValue, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -23,7 +23,14 @@ export const LAMBDA_VPC_ENI_ACTIONS = [
   'ec2:UnassignPrivateIpAddresses',
 ];
 
-const DEFAULT_RUNTIME_IMAGE_DIRECTORY = path.join(__dirname, '..', 'runtime-image');
+/**
+ * The executor image is built from the repository root, so that it can carry
+ * contract/limits.json, the file the executor takes its limits from; the
+ * root's .dockerignore admits only what the Dockerfile copies.
+ */
+export const DEFAULT_IMAGE_BUILD_CONTEXT = path.join(__dirname, '..');
+/** The executor's Dockerfile, relative to the build context. */
+export const EXECUTOR_DOCKERFILE = 'runtime-image/Dockerfile';
 
 export interface ExecutorFunctionProps {
   readonly functionName: string;
@@ -42,15 +49,15 @@ export interface ExecutorFunctionProps {
   readonly architecture?: lambda.Architecture;
   /** `perTenant` turns on Lambda's tenant isolation mode: every invocation must carry a tenant id. @default 'perTenant' */
   readonly tenancy?: Tenancy;
-  /** Directory holding the executor's Dockerfile. @default runtime-image/ at the repository root */
-  readonly imageDirectory?: string;
+  /** The directory the image is built from, holding runtime-image/Dockerfile and a .dockerignore. @default the repository root */
+  readonly imageBuildContext?: string;
   /** The key sealed invocations are opened and signed with, shared with the invoker (lib/seal-key.ts). */
   readonly sealKey: SecretValue;
 }
 
 /**
  * The Lambda function that runs untrusted Python, as a container image built
- * from `runtime-image/`.
+ * from `runtime-image/Dockerfile`.
  *
  * Its role is built to be worthless to the code it runs: the runtime process
  * holds the role's credentials, and a script that reaches them (DESIGN section
@@ -69,13 +76,19 @@ export class ExecutorFunction extends Construct {
   constructor(scope: Construct, id: string, props: ExecutorFunctionProps) {
     super(scope, id);
     const architecture = props.architecture ?? lambda.Architecture.X86_64;
-    const imageDirectory = props.imageDirectory ?? DEFAULT_RUNTIME_IMAGE_DIRECTORY;
+    const imageBuildContext = props.imageBuildContext ?? DEFAULT_IMAGE_BUILD_CONTEXT;
     const reservedConcurrency = props.reservedConcurrency ?? 10;
     const tenancy = props.tenancy ?? 'perTenant';
-    if (!fs.existsSync(path.join(imageDirectory, 'Dockerfile'))) {
+    if (!fs.existsSync(path.join(imageBuildContext, EXECUTOR_DOCKERFILE))) {
       throw new Error(
-        `The executor image directory ${imageDirectory} has no Dockerfile. The executor Lambda is built from it: ` +
-          'restore runtime-image/Dockerfile (or pass imageDirectory) and synthesize again.',
+        `The executor image build context ${imageBuildContext} has no ${EXECUTOR_DOCKERFILE}. The executor Lambda is built from it: ` +
+          'restore runtime-image/Dockerfile (or pass imageBuildContext) and synthesize again.',
+      );
+    }
+    if (!fs.existsSync(path.join(imageBuildContext, '.dockerignore'))) {
+      throw new Error(
+        `The executor image build context ${imageBuildContext} has no .dockerignore, so the whole directory (node_modules, cdk.out, .git) ` +
+          'would become the image asset: restore the .dockerignore of the repository root and synthesize again.',
       );
     }
 
@@ -129,9 +142,10 @@ export class ExecutorFunction extends Construct {
     this.function = new lambda.DockerImageFunction(this, 'Function', {
       functionName: props.functionName,
       description: 'Runs untrusted Python in a per-execution sandboxed worker (secure-python-executor)',
-      code: lambda.DockerImageCode.fromImageAsset(imageDirectory, {
+      code: lambda.DockerImageCode.fromImageAsset(imageBuildContext, {
+        file: EXECUTOR_DOCKERFILE,
+        ignoreMode: IgnoreMode.DOCKER,
         platform: architecture === lambda.Architecture.ARM_64 ? ecrAssets.Platform.LINUX_ARM64 : ecrAssets.Platform.LINUX_AMD64,
-        exclude: ['**/__pycache__', '**/*.pyc'],
       }),
       architecture,
       memorySize: props.memoryMiB ?? 256,

@@ -13,8 +13,8 @@ import { SealKeySecret } from './seal-key';
 export interface SecurePythonExecutorStackProps extends StackProps {
   /** The validated configuration (see `resolveConfig`). */
   readonly config: SecurePythonExecutorConfig;
-  /** Directory holding the executor's Dockerfile. @default runtime-image/ at the repository root */
-  readonly runtimeImageDirectory?: string;
+  /** The directory the executor image is built from (runtime-image/Dockerfile and a .dockerignore inside). @default the repository root */
+  readonly imageBuildContext?: string;
   /** The invoker handler source. @default invoker/handler.ts */
   readonly invokerEntry?: string;
 }
@@ -52,7 +52,7 @@ export class SecurePythonExecutorStack extends Stack {
       reservedConcurrency: config.reservedConcurrency,
       architecture,
       tenancy: config.tenancy,
-      imageDirectory: props.runtimeImageDirectory,
+      imageBuildContext: props.imageBuildContext,
       sealKey: this.sealKey.secret.secretValue,
     });
 

@@ -17,7 +17,8 @@ What it builds, for one runtime:
 - a mount namespace: everything read-only and nosuid, a private /tmp on
   its own small disk (an ext4 image on a loop device: Lambda's ephemeral
   storage is disk, not memory, and has a size), /var/task (the code,
-  read-only), /var/runtime, no /dev/shm;
+  read-only), /var/contract/limits.json (the image's copy of the contract's
+  limits, taken from beside the task root), /var/runtime, no /dev/shm;
 - a memory cgroup of the function's memory size;
 - uid/gid --uid, no capabilities, and a seccomp filter that answers EPERM to
   unshare, setns, clone with namespace flags, seccomp, prctl(NO_NEW_PRIVS)
@@ -269,12 +270,23 @@ def _init(args: argparse.Namespace, loop_device: str) -> NoReturn:
 
 def _file_system(args: argparse.Namespace, loop_device: str) -> None:
     task_root = os.path.realpath(args.task_root)
+    # The image has the contract's limits two levels above the executor
+    # package (/var/contract/limits.json, runtime-image/Dockerfile), as the
+    # repository has them above runtime-image/executor/.
+    limits = os.path.join(os.path.dirname(task_root), "contract", "limits.json")
+    if not os.path.isfile(limits):
+        raise LaunchError(f"{limits} is missing: the executor reads its limits from it")
     _mount(None, "/", None, MS_REC | MS_PRIVATE, None, "making mounts private")
-    # /var becomes Lambda's: the code at /var/task and an empty /var/runtime.
+    # /var becomes Lambda's: the code at /var/task, an empty /var/runtime, and
+    # the contract's limits as the image has them.
     _mount("tmpfs", "/var", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755", "mounting /var")
-    for name in ("task", "runtime"):
+    for name in ("task", "runtime", "contract"):
         os.mkdir(os.path.join("/var", name), 0o755)
     _mount(task_root, "/var/task", None, MS_BIND | MS_REC, None, "binding /var/task")
+    with open("/var/contract/limits.json", "x"):
+        pass
+    _mount(limits, "/var/contract/limits.json", None, MS_BIND, None,
+           "binding /var/contract/limits.json")
     if os.path.isdir("/dev/shm"):
         _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
                "size=4k,mode=0555", "hiding /dev/shm")

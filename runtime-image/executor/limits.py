@@ -2,47 +2,74 @@
 
 The CDK stack and the local server set these variables (contract/README.md);
 every value has a secure default so that an executor started by hand is
-still bounded.
+still bounded. The defaults, the fixed nesting depth and the worker memory
+reserve are contract/limits.json, which the TypeScript side reads too.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 from typing import Mapping
-
-# Nesting depth counts the request object itself as level 1 (contract).
-MAX_NESTING_DEPTH = 64
 
 
 class LimitsError(ValueError):
     """An EXECUTOR_* variable holds a value the executor cannot use."""
 
 
-# What a function's memory must keep for the runtime itself: with numpy,
-# pandas and matplotlib preloaded it holds about 97 MiB resident (Debian's
-# Python 3.11) to 105 MiB (the image's 3.12), and the template's own pages.
-# A worker gets the rest (128 MiB at 256 MB) when EXECUTOR_WORKER_MEMORY_MIB
-# is not set in a Lambda environment; lib/config.ts derives the same.
-RUNTIME_RESERVE_MIB = 128
-MIN_WORKER_MEMORY_MIB = 64
+# The contract sits two levels above this package, in the repository
+# (runtime-image/executor/ and contract/) and in the image alike
+# (/var/task/executor/ and /var/contract/, runtime-image/Dockerfile).
+CONTRACT_LIMITS_PATH = Path(__file__).resolve().parent.parent.parent / "contract" / "limits.json"
+
+
+def _read_contract_limits(path: Path) -> tuple[dict[str, int], int, int]:
+    """The defaults by camelCase key, the runtime reserve and the least worker
+    memory, from contract/limits.json. A missing or unreadable file stops the
+    executor: defaults it made up itself could differ from the contract's."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            contract = json.load(file)
+        defaults = {record["key"]: int(record["default"]) for record in contract["limits"]}
+        worker_memory = contract["workerMemory"]
+        return (defaults, int(worker_memory["runtimeReserveMiB"]),
+                int(worker_memory["minimumMiB"]))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise LimitsError(
+            f"The executor cannot read its limits from {path} ({type(error).__name__}: {error}); "
+            "it takes every default from that file and does not start without it: restore "
+            "contract/limits.json (the image has it from the COPY in runtime-image/Dockerfile)."
+        ) from None
+
+
+# RUNTIME_RESERVE_MIB is what a function's memory keeps for the runtime
+# itself: a worker gets the rest, but at least MIN_WORKER_MEMORY_MIB, when
+# EXECUTOR_WORKER_MEMORY_MIB is not set in a Lambda environment; lib/config.ts
+# derives the same from the same file.
+_DEFAULTS, RUNTIME_RESERVE_MIB, MIN_WORKER_MEMORY_MIB = _read_contract_limits(
+    CONTRACT_LIMITS_PATH)
+
+# Nesting depth counts the request object itself as level 1 (contract).
+MAX_NESTING_DEPTH = _DEFAULTS["maxNestingDepth"]
 
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    default_timeout_ms: int = 10_000
-    min_timeout_ms: int = 100
-    max_timeout_ms: int = 25_000
-    max_script_bytes: int = 65_536
-    max_request_bytes: int = 1_000_000
-    max_stdout_bytes: int = 102_400
-    max_stderr_bytes: int = 102_400
-    max_result_bytes: int = 1_048_576
-    max_artifacts: int = 10
-    max_artifact_bytes: int = 5_242_880
-    max_processes: int = 16
-    max_file_bytes: int = 10_485_760
-    worker_memory_mib: int = 192
-    max_open_files: int = 256
+    default_timeout_ms: int = _DEFAULTS["defaultTimeoutMs"]
+    min_timeout_ms: int = _DEFAULTS["minTimeoutMs"]
+    max_timeout_ms: int = _DEFAULTS["maxTimeoutMs"]
+    max_script_bytes: int = _DEFAULTS["maxScriptBytes"]
+    max_request_bytes: int = _DEFAULTS["maxRequestBytes"]
+    max_stdout_bytes: int = _DEFAULTS["maxStdoutBytes"]
+    max_stderr_bytes: int = _DEFAULTS["maxStderrBytes"]
+    max_result_bytes: int = _DEFAULTS["maxResultBytes"]
+    max_artifacts: int = _DEFAULTS["maxArtifacts"]
+    max_artifact_bytes: int = _DEFAULTS["maxArtifactBytes"]
+    max_processes: int = _DEFAULTS["maxProcesses"]
+    max_file_bytes: int = _DEFAULTS["maxFileBytes"]
+    worker_memory_mib: int = _DEFAULTS["workerMemoryMiB"]
+    max_open_files: int = _DEFAULTS["maxOpenFiles"]
     preloads: tuple[str, ...] = ("numpy", "pandas", "matplotlib")
     # 0 means "not configured": a root runtime then falls back to nobody.
     sandbox_uid: int = 0

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import unittest
 from typing import Any
 
 from executor.contract import (ERROR_TYPES, NOT_JSON, NOT_UTF8, TOO_DEEP, ContractError,
                                empty_response, parse_body, validate_request)
-from executor.limits import Limits, MAX_NESTING_DEPTH
+from executor.limits import (Limits, LimitsError, MAX_NESTING_DEPTH, MIN_WORKER_MEMORY_MIB,
+                             RUNTIME_RESERVE_MIB)
 
 CONTRACT_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "contract")
 
@@ -17,6 +22,10 @@ CONTRACT_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "contract")
 def load(name: str) -> Any:
     with open(os.path.join(CONTRACT_DIR, name), encoding="utf-8") as handle:
         return json.load(handle)
+
+
+# Read here without the executor, so that the tests check how it reads them.
+CONTRACT_DEFAULTS = {record["key"]: record["default"] for record in load("limits.json")["limits"]}
 
 
 def expand(value: Any) -> Any:
@@ -46,7 +55,8 @@ class SharedFixtureTest(unittest.TestCase):
 
     def limits(self) -> Limits:
         raw = self.fixtures["limits"]
-        self.assertEqual(raw["maxNestingDepth"], MAX_NESTING_DEPTH)
+        # The cases are written for the contract defaults, as the TypeScript run checks too.
+        self.assertEqual(raw, {key: CONTRACT_DEFAULTS[key] for key in raw})
         return Limits(
             max_script_bytes=raw["maxScriptBytes"],
             max_request_bytes=raw["maxRequestBytes"],
@@ -123,29 +133,47 @@ class BodyParsingTest(unittest.TestCase):
 
 
 class LimitsTest(unittest.TestCase):
-    def test_defaults_match_the_contract(self) -> None:
-        limits = Limits.from_env({})
-        self.assertEqual(limits.default_timeout_ms, 10_000)
-        self.assertEqual(limits.max_stdout_bytes, 102_400)
-        self.assertEqual(limits.worker_memory_mib, 192)
-        self.assertEqual(limits.preloads, ("numpy", "pandas", "matplotlib"))
+    def test_defaults_are_those_of_contract_limits_json(self) -> None:
+        report = Limits.from_env({}).to_report()
+        self.assertEqual(report.pop("preloads"), ["numpy", "pandas", "matplotlib"])
+        self.assertEqual(report.pop("sandboxUid"), 0)
+        self.assertEqual({**report, "maxNestingDepth": MAX_NESTING_DEPTH}, CONTRACT_DEFAULTS)
 
     def test_worker_memory_leaves_the_runtime_its_share_of_a_function(self) -> None:
+        reserve = load("limits.json")["workerMemory"]
+        self.assertEqual((RUNTIME_RESERVE_MIB, MIN_WORKER_MEMORY_MIB),
+                         (reserve["runtimeReserveMiB"], reserve["minimumMiB"]))
         self.assertEqual(Limits.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256"})
-                         .worker_memory_mib, 128)
+                         .worker_memory_mib, 256 - RUNTIME_RESERVE_MIB)
         self.assertEqual(Limits.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"})
-                         .worker_memory_mib, 896)
+                         .worker_memory_mib, 1024 - RUNTIME_RESERVE_MIB)
         self.assertEqual(Limits.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128"})
-                         .worker_memory_mib, 64)
+                         .worker_memory_mib, MIN_WORKER_MEMORY_MIB)
         self.assertEqual(Limits.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
                                           "EXECUTOR_WORKER_MEMORY_MIB": "100"})
                          .worker_memory_mib, 100)
+
+    def test_the_executor_does_not_start_without_the_contract_limits(self) -> None:
+        # The package alone, as an image would have it had the Dockerfile lost its COPY.
+        package = os.path.join(os.path.dirname(__file__), "..", "executor")
+        with tempfile.TemporaryDirectory() as root:
+            shutil.copytree(package, os.path.join(root, "task", "executor"),
+                            ignore=shutil.ignore_patterns("__pycache__"))
+            run = subprocess.run([sys.executable, "-c", "import executor.limits"],
+                                 cwd=os.path.join(root, "task"), capture_output=True, text=True,
+                                 env={**os.environ, "PYTHONPATH": os.path.join(root, "task")},
+                                 timeout=60)
+        self.assertNotEqual(run.returncode, 0)
+        self.assertIn(f"{LimitsError.__module__}.LimitsError: The executor cannot read its limits "
+                      f"from {os.path.realpath(root)}/contract/limits.json (FileNotFoundError",
+                      run.stderr)
+        self.assertIn("does not start without it", run.stderr)
 
     def test_variables_override_and_report_in_camel_case(self) -> None:
         limits = Limits.from_env({"EXECUTOR_MAX_STDOUT_BYTES": "10", "EXECUTOR_PRELOADS": ""})
         self.assertEqual(limits.max_stdout_bytes, 10)
         self.assertEqual(limits.to_report()["maxStdoutBytes"], 10)
-        self.assertEqual(limits.to_report()["workerMemoryMiB"], 192)
+        self.assertEqual(limits.to_report()["workerMemoryMiB"], CONTRACT_DEFAULTS["workerMemoryMiB"])
         self.assertEqual(limits.preloads, ())
 
     def test_bad_values_are_rejected_with_a_sentence(self) -> None:

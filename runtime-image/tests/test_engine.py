@@ -11,6 +11,7 @@ from typing import Any
 
 from executor.engine import TemplateLost
 from executor.layers import LAYER_NAMES
+from executor.limits import Limits
 
 from .support import ROOT, descendants_of, make_engine, processes, requires, run, wait_until
 
@@ -134,7 +135,7 @@ class ScriptSemanticsTest(EngineTestCase):
         for layer in health["layers"].values():
             self.assertIsInstance(layer["active"], bool)
             self.assertTrue(layer["detail"])
-        self.assertEqual(health["limits"]["defaultTimeoutMs"], 10000)
+        self.assertEqual(health["limits"]["defaultTimeoutMs"], Limits().default_timeout_ms)
         self.assertIsInstance(health["initMs"], int)
 
     def test_non_daemon_threads_and_atexit_do_not_delay_the_answer(self) -> None:

@@ -11,6 +11,8 @@ import time
 import unittest
 from typing import Any, Optional
 
+from executor.limits import Limits
+
 from .runtime_api import RuntimeApi as SharedRuntimeApi
 from .support import ROOT, descendants_of, free_uid, wait_until
 
@@ -124,7 +126,7 @@ class RuntimeLoopTest(unittest.TestCase):
         self.assertEqual(kind, "response")
         self.assertTrue(response["ok"])
         self.assertIn("seccomp", response["health"]["layers"])
-        self.assertEqual(response["health"]["limits"]["maxStdoutBytes"], 102400)
+        self.assertEqual(response["health"]["limits"]["maxStdoutBytes"], Limits().max_stdout_bytes)
 
     def test_deadline_header_clamps_the_timeout(self) -> None:
         deadline = str(int(time.time() * 1000) + 2500)

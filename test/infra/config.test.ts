@@ -13,6 +13,7 @@ import {
   SecurePythonExecutorConfigProps,
   stackName,
 } from '../../lib/config';
+import { LIMITS_FILE } from '../../contract/limits';
 import { REPOSITORY_ROOT } from './helpers';
 
 function errorOf(props: SecurePythonExecutorConfigProps): string {
@@ -60,27 +61,21 @@ describe('resolveConfig defaults', () => {
     });
   });
 
-  it('names every environment variable of the contract table, with its default value', () => {
-    const readme = fs.readFileSync(path.join(REPOSITORY_ROOT, 'contract', 'README.md'), 'utf8');
-    const table = new Map<string, string>();
-    for (const match of readme.matchAll(/^\| `(EXECUTOR_[A-Z_]+)` \| `?([^`|]+?)`? \|/gm)) {
-      table.set(match[1], match[2].trim());
-    }
-    // Only the local server sets the sandbox uid (Lambda never runs as root).
-    table.delete('EXECUTOR_SANDBOX_UID');
-    // The table gives the executor's default without a function memory (the local root profile); a
-    // deployed function's worker keeps RUNTIME_RESERVE_MIB for the runtime (the next test).
-    expect(table.get('EXECUTOR_WORKER_MEMORY_MIB')).toBe('192');
-    table.set('EXECUTOR_WORKER_MEMORY_MIB', String(256 - RUNTIME_RESERVE_MIB));
-    expect(table.size).toBeGreaterThanOrEqual(15);
-    expect(limitsToEnvironment(config.limits)).toEqual(Object.fromEntries(table));
+  it('hands the executor every variable of contract/limits.json with its default, the worker memory derived from memoryMiB', () => {
+    const contractDefaults = Object.fromEntries(
+      LIMITS_FILE.limits.filter((record) => record.env !== null).map((record) => [record.env, String(record.default)]),
+    );
+    expect(limitsToEnvironment(config.limits)).toEqual({
+      ...contractDefaults,
+      EXECUTOR_WORKER_MEMORY_MIB: String(256 - RUNTIME_RESERVE_MIB),
+      EXECUTOR_PRELOADS: 'numpy,pandas,matplotlib',
+    });
   });
 
-  it('derives the worker memory from memoryMiB, keeping 128 MiB for the runtime as the executor does', () => {
-    expect(config.limits.workerMemoryMiB).toBe(128);
-    expect(resolveConfig({ memoryMiB: 512 }).limits.workerMemoryMiB).toBe(384);
-    const limitsPy = fs.readFileSync(path.join(REPOSITORY_ROOT, 'runtime-image', 'executor', 'limits.py'), 'utf8');
-    expect(limitsPy).toMatch(new RegExp(`^RUNTIME_RESERVE_MIB = ${RUNTIME_RESERVE_MIB}$`, 'm'));
+  it("derives the worker memory from memoryMiB, keeping the contract's runtime reserve as the executor does", () => {
+    expect(RUNTIME_RESERVE_MIB).toBe(LIMITS_FILE.workerMemory.runtimeReserveMiB);
+    expect(config.limits.workerMemoryMiB).toBe(256 - RUNTIME_RESERVE_MIB);
+    expect(resolveConfig({ memoryMiB: 512 }).limits.workerMemoryMiB).toBe(512 - RUNTIME_RESERVE_MIB);
     expect(resolveConfig({ memoryMiB: 512, workerMemoryMiB: 300 }).limits.workerMemoryMiB).toBe(300);
   });
 

@@ -32,7 +32,15 @@ describe('runtime-image/Dockerfile', () => {
   it('builds on the AWS Lambda base image for Python 3.12 and runs the executor package as the runtime', () => {
     expect(instructions()[0]).toBe('FROM public.ecr.aws/lambda/python:3.12');
     expect(instructions()).toContain('ENTRYPOINT ["python3", "-m", "executor"]');
-    expect(instructions()).toContain('COPY executor/ ${LAMBDA_TASK_ROOT}/executor/');
+    expect(instructions()).toContain('COPY runtime-image/executor/ ${LAMBDA_TASK_ROOT}/executor/');
+  });
+
+  it('puts contract/limits.json two levels above the executor package, where the executor looks for it as in the repository', () => {
+    // LAMBDA_TASK_ROOT is /var/task in the base image: the package is /var/task/executor/.
+    expect(instructions()).toContain('COPY contract/limits.json /var/contract/limits.json');
+    expect(path.posix.join('/var/task/executor', '..', '..', 'contract', 'limits.json')).toBe('/var/contract/limits.json');
+    const limitsPy = readFileSync(path.join(REPOSITORY_ROOT, 'runtime-image', 'executor', 'limits.py'), 'utf8');
+    expect(limitsPy).toContain('Path(__file__).resolve().parent.parent.parent / "contract" / "limits.json"');
   });
 
   it('compiles the installed packages and the executor only, never the whole standard library with its test/ package', () => {

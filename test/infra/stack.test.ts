@@ -1,7 +1,16 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { limitsToEnvironment } from '../../lib/config';
 import { LAMBDA_VPC_ENI_ACTIONS } from '../../lib/executor-function';
-import { logicalIdOf, resourcesOfType, synthesize, SynthesizedStack } from './helpers';
+import { logicalIdOf, REPOSITORY_ROOT, resourcesOfType, synthesize, SynthesizedStack } from './helpers';
+
+/** Every file below `directory`, as paths relative to it with forward slashes. */
+function filesUnder(directory: string): string[] {
+  return (fs.readdirSync(directory, { recursive: true, withFileTypes: true }) as fs.Dirent[])
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(directory, path.join(entry.parentPath, entry.name)).split(path.sep).join('/'));
+}
 
 /** `arn:<partition>:lambda:<region>:<account>:function:<name>` as CloudFormation renders it. */
 function functionArnJoin(name: string, suffix = ''): unknown {
@@ -243,35 +252,34 @@ describe('SecurePythonExecutorStack with the default configuration', () => {
       expect(executor.Properties.Runtime).toBeUndefined();
     });
 
+    it('builds the image from the repository root with only what runtime-image/Dockerfile copies, contract/limits.json among it', () => {
+      const manifest = JSON.parse(fs.readFileSync(path.join(synthesized.outdir, 'SecurePythonExecutor.assets.json'), 'utf8')) as {
+        dockerImages: Record<string, { source: { directory: string; dockerFile: string } }>;
+      };
+      const [image] = Object.values(manifest.dockerImages);
+      expect(image.source.dockerFile).toBe('runtime-image/Dockerfile');
+      const staged = filesUnder(path.join(synthesized.outdir, image.source.directory));
+      const executorPackage = filesUnder(path.join(REPOSITORY_ROOT, 'runtime-image', 'executor'))
+        .filter((file) => !file.includes('__pycache__'))
+        .map((file) => `runtime-image/executor/${file}`);
+      expect(staged.sort()).toEqual(
+        ['.dockerignore', 'contract/limits.json', 'runtime-image/Dockerfile', 'runtime-image/requirements.txt', ...executorPackage].sort(),
+      );
+    });
+
     it('attaches the executor to the VPC with only the executor security group', () => {
       const groupId = logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'ExecutorSecurityGroup');
       const executor = template.findResources('AWS::Lambda::Function')[executorId];
       expect(executor.Properties.VpcConfig.SecurityGroupIds).toEqual([{ 'Fn::GetAtt': [groupId, 'GroupId'] }]);
     });
 
-    it('passes the limits to the executor as the environment variables of contract/README.md', () => {
+    // test/infra/config.test.ts checks that these are the contract's defaults.
+    it('passes the limits to the executor as the environment variables of contract/limits.json', () => {
       const executor = template.findResources('AWS::Lambda::Function')[executorId];
       // Besides the limits only the seal key, which test/infra/seal-key.test.ts checks.
       const { EXECUTOR_SEAL_KEY: sealKey, ...limits } = executor.Properties.Environment.Variables as Record<string, unknown>;
       expect(sealKey).toBeDefined();
       expect(limits).toEqual(limitsToEnvironment(synthesized.config.limits));
-      expect(limits).toEqual({
-        EXECUTOR_DEFAULT_TIMEOUT_MS: '10000',
-        EXECUTOR_MIN_TIMEOUT_MS: '100',
-        EXECUTOR_MAX_TIMEOUT_MS: '25000',
-        EXECUTOR_MAX_SCRIPT_BYTES: '65536',
-        EXECUTOR_MAX_REQUEST_BYTES: '1000000',
-        EXECUTOR_MAX_STDOUT_BYTES: '102400',
-        EXECUTOR_MAX_STDERR_BYTES: '102400',
-        EXECUTOR_MAX_RESULT_BYTES: '1048576',
-        EXECUTOR_MAX_ARTIFACTS: '10',
-        EXECUTOR_MAX_ARTIFACT_BYTES: '5242880',
-        EXECUTOR_MAX_PROCESSES: '16',
-        EXECUTOR_MAX_FILE_BYTES: '10485760',
-        EXECUTOR_WORKER_MEMORY_MIB: '128',
-        EXECUTOR_MAX_OPEN_FILES: '256',
-        EXECUTOR_PRELOADS: 'numpy,pandas,matplotlib',
-      });
     });
 
     it('grants the executor role only its own logs and the VPC ENI actions, and denies those ENI actions to the function code', () => {
