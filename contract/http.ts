@@ -1,5 +1,5 @@
 import { RequestError } from './errors';
-import type { ContractLimits } from './limits';
+import type { ContractLimits } from './limit-specs';
 import { messages } from './messages';
 import { statusForErrorType } from './status';
 import { TENANT_HEADER } from './tenant';

@@ -1,6 +1,6 @@
 export * from './types';
 export * from './errors';
-export * from './limits';
+export * from './limit-specs';
 export * from './messages';
 export * from './status';
 export * from './validate';

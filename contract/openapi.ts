@@ -1,4 +1,4 @@
-import { DEFAULT_LIMITS, type ContractLimits } from './limits';
+import { DEFAULT_LIMITS, type ContractLimits } from './limit-specs';
 import { ALLOWED_FIELDS } from './messages';
 import { STATUS_BY_ERROR_TYPE, STATUS_OK } from './status';
 import { MAX_TENANT_HEADER_CHARS, TENANT_HEADER } from './tenant';

@@ -1,4 +1,4 @@
-import type { ContractLimits } from './limits';
+import type { ContractLimits } from './limit-specs';
 import { ALLOWED_FIELDS, messages } from './messages';
 import { statusForErrorType } from './status';
 import type { ErrorType, ExecuteRequest, JsonValue } from './types';

@@ -5,7 +5,7 @@
  * `resolveConfig`, and then flow unchanged into the constructs.
  */
 
-import { LIMIT_SPECS, limitsToEnv, WORKER_MEMORY, type ConfigurableLimits } from '../contract/limits';
+import { DEFAULT_PRELOADS, LIMIT_SPECS, limitsToEnv, WORKER_MEMORY, type ConfigurableLimits } from '../contract/limit-specs';
 import { DEFAULT_EXECUTOR_FUNCTION_NAME } from '../contract/names';
 import { isTenancy, TENANCY_MODES, type AuthMode, type Tenancy } from '../contract/tenant';
 import { TIMING_BUDGET } from '../contract/timing';
@@ -23,7 +23,7 @@ export class ConfigurationError extends Error {
 /**
  * The limits one execution runs under (DESIGN section 6): the contract's
  * configurable limits (their variables, defaults and meanings are
- * LIMIT_SPECS in contract/limits.ts) plus the executor's preloads.
+ * LIMIT_SPECS in contract/limit-specs.ts) plus the executor's preloads.
  */
 export interface ExecutorLimits extends ConfigurableLimits {
   /** Modules the executor parent imports once at init, so workers start warm. */
@@ -99,7 +99,7 @@ export interface SecurePythonExecutorConfigProps {
   readonly maxOpenFiles?: number;
   /** @default memoryMiB minus the runtime's reserve (contract/limits.json, workerMemory) */
   readonly workerMemoryMiB?: number;
-  /** Comma-separated module names. @default 'numpy,pandas,matplotlib' */
+  /** Comma-separated module names. @default the contract's preloads (contract/limits.json) */
   readonly preloads?: string;
 }
 
@@ -134,7 +134,7 @@ export interface ContextSetting extends Setting<keyof SecurePythonExecutorConfig
   readonly check?: (value: never) => string | undefined;
 }
 
-/** A contract limit as a deploy setting: its default and its unit come from contract/limits.ts. */
+/** A contract limit as a deploy setting: its default and its unit come from contract/limit-specs.ts. */
 function limitSetting(
   key: keyof SecurePythonExecutorConfigProps,
   limit: keyof typeof LIMIT_SPECS,
@@ -307,7 +307,7 @@ export const CONTEXT_SETTINGS: readonly ContextSetting[] = [
     description: 'Memory limit of each worker process; the rest is left to the runtime, which holds about 105 MiB with its preloads.',
   },
   {
-    key: 'preloads', kind: 'string', limit: 'preloads', defaultValue: 'numpy,pandas,matplotlib', rangeText: 'Python module names, separated by commas',
+    key: 'preloads', kind: 'string', limit: 'preloads', defaultValue: DEFAULT_PRELOADS.join(','), rangeText: 'Python module names, separated by commas',
     check: (value: string) => preloadList(value).filter((name) => !PYTHON_MODULE_NAME.test(name))
       .map((name) => `preloads contains '${name}', which is not a Python module name: list module names separated by commas, like -c preloads=numpy,pandas.`)
       .join('\n') || undefined,

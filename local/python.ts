@@ -12,10 +12,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { DEFAULT_PRELOADS } from '../contract/limit-specs';
 
 export const MIN_PYTHON = [3, 11] as const;
-/** The executor's preloads unless EXECUTOR_PRELOADS says otherwise (lib/config.ts has the same default). */
-const DEFAULT_PRELOADS = ['numpy', 'pandas', 'matplotlib'] as const;
 /** How to get the preloads, said wherever they are missing. */
 export const PRELOADS_FIX =
   'run `npm run setup-python` (a .venv from runtime-image/requirements.txt), or on Debian/Ubuntu `apt-get install python3-numpy python3-pandas python3-matplotlib` and SANDBOX_PYTHON=/usr/bin/python3';

@@ -1,4 +1,4 @@
-import type { ContractLimits } from '../../contract/limits';
+import type { ContractLimits } from '../../contract/limit-specs';
 
 /**
  * The /healthz report as a readable panel: Python and its preloads with

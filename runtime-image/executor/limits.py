@@ -24,17 +24,18 @@ class LimitsError(ValueError):
 CONTRACT_LIMITS_PATH = Path(__file__).resolve().parent.parent.parent / "contract" / "limits.json"
 
 
-def _read_contract_limits(path: Path) -> tuple[dict[str, int], int, int]:
-    """The defaults by camelCase key, the runtime reserve and the least worker
-    memory, from contract/limits.json. A missing or unreadable file stops the
+def _read_contract_limits(path: Path) -> tuple[dict[str, int], int, int, tuple[str, ...]]:
+    """The defaults by camelCase key, the runtime reserve, the least worker
+    memory and the default preloads, from contract/limits.json. A missing or unreadable file stops the
     executor: defaults it made up itself could differ from the contract's."""
     try:
         with open(path, encoding="utf-8") as file:
             contract = json.load(file)
         defaults = {record["key"]: int(record["default"]) for record in contract["limits"]}
         worker_memory = contract["workerMemory"]
+        preloads = tuple(str(name) for name in contract["preloads"]["default"])
         return (defaults, int(worker_memory["runtimeReserveMiB"]),
-                int(worker_memory["minimumMiB"]))
+                int(worker_memory["minimumMiB"]), preloads)
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise LimitsError(
             f"The executor cannot read its limits from {path} ({type(error).__name__}: {error}); "
@@ -47,7 +48,7 @@ def _read_contract_limits(path: Path) -> tuple[dict[str, int], int, int]:
 # itself: a worker gets the rest, but at least MIN_WORKER_MEMORY_MIB, when
 # EXECUTOR_WORKER_MEMORY_MIB is not set in a Lambda environment; lib/config.ts
 # derives the same from the same file.
-_DEFAULTS, RUNTIME_RESERVE_MIB, MIN_WORKER_MEMORY_MIB = _read_contract_limits(
+_DEFAULTS, RUNTIME_RESERVE_MIB, MIN_WORKER_MEMORY_MIB, DEFAULT_PRELOADS = _read_contract_limits(
     CONTRACT_LIMITS_PATH)
 
 # Nesting depth counts the request object itself as level 1 (contract).
@@ -70,7 +71,7 @@ class Limits:
     max_file_bytes: int = _DEFAULTS["maxFileBytes"]
     worker_memory_mib: int = _DEFAULTS["workerMemoryMiB"]
     max_open_files: int = _DEFAULTS["maxOpenFiles"]
-    preloads: tuple[str, ...] = ("numpy", "pandas", "matplotlib")
+    preloads: tuple[str, ...] = DEFAULT_PRELOADS
     # 0 means "not configured": a root runtime then falls back to nobody.
     sandbox_uid: int = 0
 

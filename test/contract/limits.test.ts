@@ -5,6 +5,7 @@ interface RawLimits {
   readonly description: unknown;
   readonly limits: readonly Record<string, unknown>[];
   readonly workerMemory: Record<string, unknown>;
+  readonly preloads: { readonly env: unknown; readonly default: readonly string[]; readonly meaning: unknown };
 }
 
 const file = loadFixture<RawLimits>('limits.json');
@@ -48,6 +49,13 @@ describe('contract/limits.json', () => {
     expect(LIMIT_UNITS).toContain(record.unit);
     expect(typeof record.meaning).toBe('string');
     expect((record.meaning as string).trim()).not.toBe('');
+  });
+
+  it('gives the executor\'s default preloads as Python module names, with their variable and meaning', () => {
+    expect(Object.keys(file.preloads).sort()).toEqual(['default', 'env', 'meaning']);
+    expect(file.preloads.env).toBe('EXECUTOR_PRELOADS');
+    expect(file.preloads.default.length).toBeGreaterThan(0);
+    for (const name of file.preloads.default) expect(name).toMatch(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/);
   });
 
   it.each(file.limits.filter((record) => record.key !== 'maxNestingDepth').map((record) => [record.key, record.env]))(

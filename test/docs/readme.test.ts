@@ -131,6 +131,7 @@ describe('README and contract/README.md against contract/limits.json', () => {
     expect(rows.get('EXECUTOR_WORKER_MEMORY_MIB')![0][1]).toContain(`the function's memory minus ${runtimeReserveMiB} MiB kept for the runtime`);
     const variables = [...rows.keys()].filter((first) => first.startsWith('EXECUTOR_'));
     expect(variables.filter((variable) => !configurable.some((record) => record.env === variable)).sort()).toEqual(['EXECUTOR_PRELOADS', 'EXECUTOR_SANDBOX_UID']);
+    expect(unquoted(rows.get(LIMITS_FILE.preloads.env)![0][0])).toBe(LIMITS_FILE.preloads.default.join(','));
     expect(contractReadme).toContain(`nesting depth counts the request object as level 1 (at most ${MAX_NESTING_DEPTH})`);
   });
 });

@@ -13,7 +13,7 @@ import {
   SecurePythonExecutorConfigProps,
   stackName,
 } from '../../lib/config';
-import { LIMITS_FILE } from '../../contract/limits';
+import { LIMITS_FILE } from '../../contract/limit-specs';
 import { REPOSITORY_ROOT } from './helpers';
 
 function errorOf(props: SecurePythonExecutorConfigProps): string {

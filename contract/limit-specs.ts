@@ -48,6 +48,7 @@ export interface LimitRecord {
 interface LimitsFile {
   readonly limits: readonly LimitRecord[];
   readonly workerMemory: { readonly runtimeReserveMiB: number; readonly minimumMiB: number };
+  readonly preloads: { readonly env: string; readonly default: readonly string[]; readonly meaning: string };
 }
 
 /** contract/limits.json as written; test/contract/limits.test.ts checks that it has this shape. */
@@ -73,6 +74,9 @@ export const MAX_NESTING_DEPTH: number = LIMITS_FILE.limits.find((record) => rec
  * derived from it, and the least a worker gets (limits.json, workerMemory).
  */
 export const WORKER_MEMORY = LIMITS_FILE.workerMemory;
+
+/** The modules the executor imports at init unless EXECUTOR_PRELOADS says otherwise (limits.json, preloads). */
+export const DEFAULT_PRELOADS: readonly string[] = LIMITS_FILE.preloads.default;
 
 export const DEFAULT_LIMITS: ContractLimits = {
   ...(Object.fromEntries(
