@@ -47,7 +47,8 @@ export function contentTypeFor(name: string): string {
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 
-export class ArtifactStore {
+/** The local server's artifact files: one folder per request under its root, served at /artifacts and swept after the retention. */
+export class LocalArtifactFolder {
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly realRoot: string;
 

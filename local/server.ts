@@ -31,7 +31,7 @@ import { createInvoker, type InvokerHandler } from '../invoker/invoker';
 import { createObservability } from '../invoker/observability';
 import { assignTenant } from '../invoker/tenant';
 import { toProxyEvent, writeProxyResult } from './api-gateway';
-import { ArtifactStore } from './artifacts';
+import { LocalArtifactFolder } from './artifacts';
 import { checkAccess } from './auth';
 import type { LocalConfig } from './config';
 import { answerMalformedRequests, finishEarly, readBody, sendJson, type MalformedRequest } from './http-util';
@@ -98,7 +98,7 @@ function runtimeEnv(options: LocalServerOptions, slot: number, sealKey: string):
 export class LocalServer {
   private readonly server: Server;
   private readonly tempRoot: string;
-  private readonly artifacts: ArtifactStore;
+  private readonly artifacts: LocalArtifactFolder;
   private readonly pool: RuntimePool;
   /**
    * Shared by the invoker and every runtime, as in the cloud, so that
@@ -119,7 +119,7 @@ export class LocalServer {
     this.tempRoot = mkdtempSync(join(tmpdir(), 'secure-python-executor-'));
     const artifactDir = join(this.tempRoot, 'artifacts');
     mkdirSync(artifactDir, { mode: 0o700 });
-    this.artifacts = new ArtifactStore(artifactDir, config.artifactRetentionMs);
+    this.artifacts = new LocalArtifactFolder(artifactDir, config.artifactRetentionMs);
     const runAsRoot = typeof process.getuid === 'function' && process.getuid() === 0;
     this.pool = new RuntimePool({
       size: config.sandboxConcurrency,

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { apiGatewayRequestTime, LOCAL_CALLER_ARN, toProxyEvent } from '../../local/api-gateway';
-import { ArtifactStore, contentTypeFor } from '../../local/artifacts';
+import { LocalArtifactFolder, contentTypeFor } from '../../local/artifacts';
 import { ConfigError, loadConfig, SETTINGS } from '../../local/config';
 import { parseFunctionName } from '../../local/invoke-api';
 import { checkAccess } from '../../local/auth';
@@ -149,7 +149,7 @@ describe('artifact store', () => {
       }
       const now = Date.now();
       utimesSync(join(root, 'old'), new Date(now - 7200000), new Date(now - 7200000));
-      const store = new ArtifactStore(root, 3600000);
+      const store = new LocalArtifactFolder(root, 3600000);
       expect(await store.sweep(now)).toBe(1);
       expect(existsSync(join(root, 'old'))).toBe(false);
       expect(existsSync(join(root, 'new', 'a.png'))).toBe(true);
