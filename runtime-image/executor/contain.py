@@ -58,6 +58,9 @@ class Scope:
     # nor searched, their workers are that engine's business.
     foreign: frozenset[int] = frozenset()
     children_file: bool = True
+    # The runtime is a child subreaper: every orphan of an execution is
+    # re-parented below it.
+    subreaper: bool = False
 
 
 @dataclasses.dataclass
@@ -80,10 +83,12 @@ def contain(scope: Scope, timeout_s: float = CONTAIN_TIMEOUT_S) -> Report:
     # subreaper) in exit_notify, which can fall between a round's read of
     # the runtime's children and its read of the exiting parent's (or the
     # parent's reaping by the template): that round misses the child. So a
-    # round that finds nothing left to do ends containment only when the
-    # round before it found every process settled (a zombie, gone, or past
-    # exiting with no child left): those had nothing more to hand over
-    # when this round began.
+    # round that finds nothing left to do ends containment only once every
+    # process it found is settled (a zombie, gone, or past exiting with no
+    # child left), checked after its reads, and a look after that finds no
+    # process they might have handed over. Where the runtime is a subreaper
+    # a handed-over child can only be below it, so that look is one walk of
+    # its tree; elsewhere it is the next whole round.
     settled_before = False
     while True:
         report.rounds += 1
@@ -92,9 +97,16 @@ def contain(scope: Scope, timeout_s: float = CONTAIN_TIMEOUT_S) -> Report:
         live = [victim for victim in victims if not procfs.finished(victim.pid)]
         unreaped = [victim for victim in victims if victim.ppid not in kept_pids
                     and procfs.stat(victim.pid) is not None]
-        if not live and not unreaped and settled_before:
+        quiet = not live and not unreaped
+        if quiet and settled_before:
             return report
         settled_before = not live and _all_settled(scope, victims)
+        if quiet and settled_before and scope.subreaper:
+            seen = {victim.pid for victim in victims}
+            if not any(pid not in seen and procfs.stat(pid) is not None
+                       for pid in _descendants(scope, kept_pids)):
+                return report
+            # A process was handed over during the round: a whole round for it.
         for victim in live:
             report.killed += _kill(victim)
         if time.monotonic() > deadline:

@@ -759,7 +759,7 @@ class Engine:
             runtime_pid=self.pid, runtime_sid=os.getsid(0), keep=keep, foreign=others,
             dedicated_uid=self.facts.dedicated_uid,
             members=cgroup.members if cgroup is not None else (lambda: []),
-            children_file=self.facts.children_file)
+            children_file=self.facts.children_file, subreaper=self.subreaper)
         return contain.contain(scope)
 
     def _account_for_oom(self, result: Outcome) -> None:

@@ -91,9 +91,11 @@ class SimulatedKernel:
                 mock.patch.object(contain, "_kill", self.kill)]
 
 
-def run_contain(kernel: SimulatedKernel, timeout_s: float = 2.0) -> contain.Report:
+def run_contain(kernel: SimulatedKernel, timeout_s: float = 2.0,
+                subreaper: bool = True) -> contain.Report:
     scope = contain.Scope(runtime_pid=RUNTIME, runtime_sid=SID,
-                          keep=frozenset({(TEMPLATE, TEMPLATE)}), dedicated_uid=None)
+                          keep=frozenset({(TEMPLATE, TEMPLATE)}), dedicated_uid=None,
+                          subreaper=subreaper)
     patches = kernel.patches()
     for patch in patches:
         patch.start()
@@ -149,11 +151,27 @@ class ReparentingRaceTest(unittest.TestCase):
         self.assertGreater(report.rounds, 3)
         self.assertEqual(kernel.reaped, [])
 
-    def test_an_empty_tree_takes_two_rounds(self) -> None:
+    def test_an_empty_tree_takes_one_round_and_a_look_below_a_subreaper(self) -> None:
         kernel = SimulatedKernel(move_grandchild_after_first_read=False)
         kernel.parent = {TEMPLATE: RUNTIME}
         kernel.state = {TEMPLATE: "S"}
-        self.assertEqual(run_contain(kernel).rounds, 2)
+        self.assertEqual(run_contain(kernel).rounds, 1)
+        self.assertEqual(kernel.runtime_reads, 2)
+
+    def test_without_a_subreaper_a_quiet_round_is_confirmed_by_a_whole_round(self) -> None:
+        kernel = SimulatedKernel(move_grandchild_after_first_read=False)
+        kernel.parent = {TEMPLATE: RUNTIME}
+        kernel.state = {TEMPLATE: "S"}
+        self.assertEqual(run_contain(kernel, subreaper=False).rounds, 2)
+
+    def test_every_losing_order_also_without_a_subreaper(self) -> None:
+        for template_reaps_at_once, grandchild_state in ((False, "Z"), (True, "Z"), (True, "S")):
+            with self.subTest(template_reaps_at_once=template_reaps_at_once, grandchild=grandchild_state):
+                kernel = SimulatedKernel(move_grandchild_after_first_read=True,
+                                         template_reaps_at_once=template_reaps_at_once,
+                                         grandchild_state=grandchild_state)
+                run_contain(kernel, subreaper=False)
+                self.assertEqual(kernel.reaped, [GRANDCHILD])
 
 if __name__ == "__main__":
     unittest.main()
