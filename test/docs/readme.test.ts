@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { CONTEXT_SETTINGS } from '../../lib/config';
 import { generatedSection } from '../../lib/settings';
 import { README_TABLES } from '../../scripts/readme-tables';
-import { LIMIT_SPECS, LIMITS_FILE, MAX_NESTING_DEPTH, MAX_TENANT_HEADER_CHARS, messages, TENANT_HEADER, type LimitRecord } from '../../contract';
+import { LIMIT_SPECS, LIMITS_FILE, MAX_NESTING_DEPTH, TIMING_BUDGET, MAX_TENANT_HEADER_CHARS, messages, TENANT_HEADER, type LimitRecord } from '../../contract';
 import { CALLER_HASH_HEX_CHARS } from '../../invoker/tenant';
 import { TENANT_ID_MISMATCH } from '../../local/runtime-pool';
 
@@ -116,6 +116,14 @@ describe('README and contract/README.md against contract/limits.json', () => {
     expect(section('### Request')).toContain(`The whole body is at most ${forPeople(limitRecord('maxRequestBytes'))}`);
     expect(section('### Request')).toContain(`nested at most ${MAX_NESTING_DEPTH} levels deep`);
     expect(section('### Response')).toContain(`each capped at ${forPeople(limitRecord('maxStdoutBytes'))}`);
+  });
+
+  it('gives the status codes and the deploy notes with the default limits and the timing budget', () => {
+    expect(readme).toContain(`| 413 | \`RequestTooLarge\` | body over ${forPeople(limitRecord('maxRequestBytes'))} or script over ${forPeople(limitRecord('maxScriptBytes'))} |`);
+    expect(readme).toContain(`| 422 | \`ResultTooLarge\` | the encoded result is over ${forPeople(limitRecord('maxResultBytes'))} |`);
+    const answerSeconds = (TIMING_BUDGET.executorHeadroomMs + TIMING_BUDGET.invokerWorkMs) / 1000;
+    expect(readme).toContain(`\`maxRequestTimeoutMs\` (${forPeople(limitRecord('maxTimeoutMs'))}) plus ${answerSeconds} s for the executor and the\n   invoker`);
+    expect(readme).toContain(`Why the request limit is ${forPeople(limitRecord('maxRequestBytes'))} and not 1 MiB`);
   });
 
   it('lists in contract/README.md every variable of limits.json with its default and meaning, and only the executor settings besides', () => {
