@@ -8,8 +8,8 @@
 import { autocompletion, closeBrackets, closeBracketsKeymap, completionKeymap } from '@codemirror/autocomplete';
 import {
   bracketMatching,
-  defaultHighlightStyle,
   foldGutter,
+  HighlightStyle,
   getIndentation,
   indentOnInput,
   indentString,
@@ -17,6 +17,7 @@ import {
   syntaxHighlighting,
 } from '@codemirror/language';
 import { EditorSelection, type Extension } from '@codemirror/state';
+import { tags } from '@lezer/highlight';
 import {
   drawSelection,
   highlightActiveLine,
@@ -78,6 +79,28 @@ const removeIndent: Command = (view) => {
   return true;
 };
 
+/**
+ * CodeMirror's default highlight style, with its colours as CSS variables
+ * (style.css): the light ones are the default style's, the dark ones are
+ * readable on the dark panel, which the default's fixed colours are not.
+ */
+const highlightStyle = HighlightStyle.define([
+  { tag: tags.meta, color: 'var(--syntax-meta)' },
+  { tag: tags.keyword, color: 'var(--syntax-keyword)' },
+  { tag: [tags.atom, tags.bool, tags.labelName], color: 'var(--syntax-atom)' },
+  { tag: [tags.literal, tags.inserted], color: 'var(--syntax-number)' },
+  { tag: [tags.string, tags.deleted], color: 'var(--syntax-string)' },
+  { tag: [tags.regexp, tags.escape, tags.special(tags.string)], color: 'var(--syntax-escape)' },
+  { tag: tags.definition(tags.variableName), color: 'var(--syntax-definition)' },
+  { tag: tags.local(tags.variableName), color: 'var(--syntax-local)' },
+  { tag: [tags.typeName, tags.namespace], color: 'var(--syntax-type)' },
+  { tag: tags.className, color: 'var(--syntax-class)' },
+  { tag: [tags.special(tags.variableName), tags.macroName], color: 'var(--syntax-special)' },
+  { tag: tags.definition(tags.propertyName), color: 'var(--syntax-property)' },
+  { tag: tags.comment, color: 'var(--syntax-comment)' },
+  { tag: tags.invalid, color: 'var(--syntax-invalid)' },
+]);
+
 export function pythonEditorSetup(): Extension {
   return [
     lineNumbers(),
@@ -87,7 +110,7 @@ export function pythonEditorSetup(): Extension {
     drawSelection(),
     indentUnit.of('    '),
     indentOnInput(),
-    syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
+    syntaxHighlighting(highlightStyle),
     bracketMatching(),
     closeBrackets(),
     autocompletion(),

@@ -109,6 +109,50 @@ describe('playground in headless Chromium', () => {
       expect(await page.textContent('#stdout')).toBe('about to divide by zero\n');
     });
 
+    it.each(['light', 'dark'] as const)('colours Python readably in the %s scheme (every token at least 4.5:1 against the editor)', async (scheme) => {
+      const themed = await browser.newPage({ colorScheme: scheme });
+      try {
+        await themed.route('**/*', (route) => (route.request().url().startsWith(server.url) ? route.continue() : route.abort()));
+        await themed.goto(server.url);
+        await themed.waitForSelector('.cm-content');
+        await themed.click('.cm-content');
+        await themed.keyboard.press('Control+A');
+        await themed.keyboard.press('Delete');
+        await themed.keyboard.insertText('import os  # a comment\ndef main(input):\n    return {"n": 42, "ok": True, "s": "x\\n"}\n');
+        const tokens = await themed.evaluate(() => {
+          const rgb = (text: string): number[] => (text.match(/[\d.]+/g) ?? []).map(Number);
+          const background = (element: Element | null): number[] => {
+            for (let node = element; node; node = node.parentElement) {
+              const [r, g, b, a = 1] = rgb(getComputedStyle(node).backgroundColor);
+              if (a > 0) return [r, g, b];
+            }
+            return [255, 255, 255];
+          };
+          const luminance = ([r, g, b]: number[]): number => {
+            const [R, G, B] = [r, g, b].map((c) => (c / 255 <= 0.03928 ? c / 255 / 12.92 : ((c / 255 + 0.055) / 1.055) ** 2.4));
+            return 0.2126 * R + 0.7152 * G + 0.0722 * B;
+          };
+          const contrast = (a: number[], b: number[]): number => {
+            const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+            return (hi + 0.05) / (lo + 0.05);
+          };
+          const editor = document.querySelector('.cm-content');
+          return Array.from(document.querySelectorAll('.cm-content .cm-line span')).map((span) => ({
+            text: span.textContent ?? '',
+            color: getComputedStyle(span).color,
+            contrast: contrast(rgb(getComputedStyle(span).color), background(editor)),
+          }));
+        });
+        // The sample has keywords, a definition, a string, a number, a boolean and a comment, each in its own colour.
+        expect(new Set(tokens.map((token) => token.color)).size).toBeGreaterThanOrEqual(5);
+        for (const token of tokens) {
+          expect([token.text, token.contrast >= 4.5]).toEqual([token.text, true]);
+        }
+      } finally {
+        await themed.close();
+      }
+    });
+
     it('loaded nothing from outside the local server and raised no page errors', () => {
       expect(externalRequests).toEqual([]);
       expect(pageErrors).toEqual([]);
