@@ -88,8 +88,9 @@ def contain(scope: Scope, timeout_s: float = CONTAIN_TIMEOUT_S) -> Report:
     # child left), checked after its reads, and a look after that finds no
     # process they might have handed over. Where the runtime is a subreaper
     # a handed-over child can only be below it, so that look is one walk of
-    # its tree; elsewhere it is the next whole round.
-    settled_before = False
+    # its tree; elsewhere it is the next whole round, which must find no
+    # process the settled round did not (a new one may have been exiting).
+    settled_pids: Optional[set[int]] = None
     while True:
         report.rounds += 1
         victims = _victims(scope, kept_pids)
@@ -98,12 +99,12 @@ def contain(scope: Scope, timeout_s: float = CONTAIN_TIMEOUT_S) -> Report:
         unreaped = [victim for victim in victims if victim.ppid not in kept_pids
                     and procfs.stat(victim.pid) is not None]
         quiet = not live and not unreaped
-        if quiet and settled_before:
+        pids = {victim.pid for victim in victims}
+        if quiet and settled_pids is not None and pids <= settled_pids:
             return report
-        settled_before = not live and _all_settled(scope, victims)
-        if quiet and settled_before and scope.subreaper:
-            seen = {victim.pid for victim in victims}
-            if not any(pid not in seen and procfs.stat(pid) is not None
+        settled_pids = pids if not live and _all_settled(scope, victims) else None
+        if quiet and settled_pids is not None and scope.subreaper:
+            if not any(pid not in pids and procfs.stat(pid) is not None
                        for pid in _descendants(scope, kept_pids)):
                 return report
             # A process was handed over during the round: a whole round for it.

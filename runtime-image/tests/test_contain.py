@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import os
 import unittest
+from typing import Callable
 from unittest import mock
 
 from executor import contain, procfs
 
-RUNTIME, TEMPLATE, WORKER, GRANDCHILD = os.getpid(), 900_001, 900_002, 900_003
+RUNTIME, TEMPLATE, WORKER, GRANDCHILD, GREAT_GRANDCHILD = os.getpid(), 900_001, 900_002, 900_003, 900_004
 SID = 4242
 
 
@@ -34,6 +35,8 @@ class SimulatedKernel:
         self.move_after_first_read = move_grandchild_after_first_read
         self.template_reaps_at_once = template_reaps_at_once
         self.runtime_reads = 0
+        # Further kernel events, each right after the runtime's children were read that many times.
+        self.after_runtime_read: dict[int, Callable[[], None]] = {}
         self.reaped: list[int] = []
         self.killed: list[int] = []
         if not move_grandchild_after_first_read:
@@ -55,6 +58,8 @@ class SimulatedKernel:
             self.runtime_reads += 1
             if self.runtime_reads == 1 and self.move_after_first_read:
                 self._worker_exits()
+            if self.runtime_reads in self.after_runtime_read:
+                self.after_runtime_read[self.runtime_reads]()
         return found
 
     def stat(self, pid: int) -> procfs.Stat | None:
@@ -150,6 +155,25 @@ class ReparentingRaceTest(unittest.TestCase):
         report = run_contain(kernel, timeout_s=0.2)
         self.assertGreater(report.rounds, 3)
         self.assertEqual(kernel.reaped, [])
+
+    def test_a_late_orphan_that_hands_over_its_own_child_mid_round_is_followed(self) -> None:
+        # Round 1 misses the grandchild (handed over mid-round, still running);
+        # the look below the runtime finds it. It then exits on its own during
+        # round 2's reads, handing over a child of its own: round 2 looks
+        # quiet, but it found a process round 1 had not seen settle.
+        for subreaper in (True, False):
+            with self.subTest(subreaper=subreaper):
+                kernel = SimulatedKernel(move_grandchild_after_first_read=True, grandchild_state="R")
+                kernel.parent[GREAT_GRANDCHILD] = GRANDCHILD
+                kernel.state[GREAT_GRANDCHILD] = "S"
+
+                def grandchild_exits() -> None:
+                    kernel.parent[GREAT_GRANDCHILD] = RUNTIME
+                    kernel.state[GRANDCHILD] = "Z"
+                kernel.after_runtime_read[3 if subreaper else 2] = grandchild_exits
+                run_contain(kernel, subreaper=subreaper)
+                self.assertIn(GREAT_GRANDCHILD, kernel.killed, "a live orphan outlived containment")
+                self.assertEqual(sorted(kernel.reaped), [GRANDCHILD, GREAT_GRANDCHILD])
 
     def test_an_empty_tree_takes_one_round_and_a_look_below_a_subreaper(self) -> None:
         kernel = SimulatedKernel(move_grandchild_after_first_read=False)
